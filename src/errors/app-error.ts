@@ -1,0 +1,53 @@
+/**
+ * The catalogue of errors the API returns. Each code has one HTTP status; the message is a
+ * sentence safe to show to the user (never a secret, a token or a provider's raw payload).
+ */
+export const ERROR_STATUS = {
+  validation_failed: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  integration_disabled: 403,
+  not_found: 404,
+  conflict: 409,
+  halopsa_not_connected: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  report_rejected: 422,
+  halopsa_request_failed: 502,
+  internal: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export interface AppErrorOptions {
+  /** The request field the error is about, as a dotted path such as `domains.0.name`. */
+  field?: string;
+  /** Extra machine-readable facts, safe to send to the client. */
+  details?: Record<string, unknown>;
+  cause?: unknown;
+}
+
+/** An expected failure: thrown by services, turned into a response by the HTTP error boundary. */
+export class AppError extends Error {
+  readonly status: number;
+  readonly field: string | undefined;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options: AppErrorOptions = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = 'AppError';
+    this.status = ERROR_STATUS[code];
+    this.field = options.field;
+    this.details = options.details;
+  }
+}
+
+export function notFound(what: string, id: string): AppError {
+  return new AppError('not_found', `No ${what} with id ${id} exists in this account.`, {
+    details: { id },
+  });
+}

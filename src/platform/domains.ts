@@ -1,0 +1,178 @@
+import type { Database, Queryable, Transaction } from '../db/database.ts';
+import { AppError, notFound } from '../errors/app-error.ts';
+import { normaliseDomainName } from './domain-names.ts';
+
+export const DOMAIN_STATUSES = ['active', 'pending', 'paused'] as const;
+export type DomainStatus = (typeof DOMAIN_STATUSES)[number];
+
+/** Only domains in this status count towards a customer's subscription quantity. */
+export const BILLABLE_STATUS: DomainStatus = 'active';
+
+export interface Domain {
+  id: string;
+  accountId: string;
+  customerId: string;
+  name: string;
+  status: DomainStatus;
+  billable: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+interface DomainRow {
+  id: string;
+  account_id: string;
+  customer_id: string;
+  name: string;
+  status: DomainStatus;
+  created_at: Date;
+  updated_at: Date;
+}
+
+function toDomain(row: DomainRow): Domain {
+  return {
+    id: row.id,
+    accountId: row.account_id,
+    customerId: row.customer_id,
+    name: row.name,
+    status: row.status,
+    billable: row.status === BILLABLE_STATUS,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+/**
+ * Called inside the transaction of every change that may alter a customer's billable domain
+ * count, so that what follows from it (a subscription update) is queued atomically with it.
+ */
+export type BillableDomainsChangedListener = (
+  tx: Transaction,
+  change: { accountId: string; customerId: string },
+) => Promise<void>;
+
+export class DomainService {
+  private readonly listeners: BillableDomainsChangedListener[] = [];
+
+  constructor(private readonly db: Database) {}
+
+  onBillableDomainsChanged(listener: BillableDomainsChangedListener): void {
+    this.listeners.push(listener);
+  }
+
+  async list(
+    accountId: string,
+    filter: { customerId?: string | undefined } = {},
+  ): Promise<Domain[]> {
+    const rows = await this.db.query<DomainRow>(
+      `SELECT * FROM domains
+        WHERE account_id = $1 AND ($2::uuid IS NULL OR customer_id = $2)
+        ORDER BY name`,
+      [accountId, filter.customerId ?? null],
+    );
+    return rows.map(toDomain);
+  }
+
+  async get(accountId: string, domainId: string): Promise<Domain> {
+    return getDomain(this.db, accountId, domainId);
+  }
+
+  async add(
+    accountId: string,
+    customerId: string,
+    input: { name: string; status?: DomainStatus | undefined },
+  ): Promise<Domain> {
+    const name = requireDomainName(input.name);
+    return this.db.transaction(async (tx) => {
+      const customers = await tx.query('SELECT 1 FROM customers WHERE account_id = $1 AND id = $2', [
+        accountId,
+        customerId,
+      ]);
+      if (customers.length === 0) throw notFound('customer account', customerId);
+
+      const existing = await tx.query<{ customer_name: string }>(
+        `SELECT c.name AS customer_name FROM domains d JOIN customers c ON c.id = d.customer_id
+          WHERE d.account_id = $1 AND d.name = $2`,
+        [accountId, name],
+      );
+      if (existing[0]) {
+        throw new AppError(
+          'conflict',
+          `The domain ${name} is already monitored for customer "${existing[0].customer_name}".`,
+          { field: 'name' },
+        );
+      }
+
+      const [row] = await tx.query<DomainRow>(
+        `INSERT INTO domains (account_id, customer_id, name, status) VALUES ($1, $2, $3, $4)
+         RETURNING *`,
+        [accountId, customerId, name, input.status ?? BILLABLE_STATUS],
+      );
+      await this.notify(tx, accountId, customerId);
+      return toDomain(row!);
+    });
+  }
+
+  async setStatus(accountId: string, domainId: string, status: DomainStatus): Promise<Domain> {
+    return this.db.transaction(async (tx) => {
+      const [row] = await tx.query<DomainRow>(
+        `UPDATE domains SET status = $3, updated_at = now()
+          WHERE account_id = $1 AND id = $2 RETURNING *`,
+        [accountId, domainId, status],
+      );
+      if (!row) throw notFound('domain', domainId);
+      await this.notify(tx, accountId, row.customer_id);
+      return toDomain(row);
+    });
+  }
+
+  async remove(accountId: string, domainId: string): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      const [row] = await tx.query<{ customer_id: string }>(
+        'DELETE FROM domains WHERE account_id = $1 AND id = $2 RETURNING customer_id',
+        [accountId, domainId],
+      );
+      if (!row) throw notFound('domain', domainId);
+      await this.notify(tx, accountId, row.customer_id);
+    });
+  }
+
+  private async notify(tx: Transaction, accountId: string, customerId: string): Promise<void> {
+    for (const listener of this.listeners) await listener(tx, { accountId, customerId });
+  }
+}
+
+export async function getDomain(db: Queryable, accountId: string, domainId: string): Promise<Domain> {
+  const [row] = await db.query<DomainRow>('SELECT * FROM domains WHERE account_id = $1 AND id = $2', [
+    accountId,
+    domainId,
+  ]);
+  if (!row) throw notFound('domain', domainId);
+  return toDomain(row);
+}
+
+/** Find the monitored domain of an account by name; null when no customer monitors it. */
+export async function findDomainByName(db: Queryable, accountId: string, name: string): Promise<Domain | null> {
+  const [row] = await db.query<DomainRow>('SELECT * FROM domains WHERE account_id = $1 AND name = $2', [
+    accountId,
+    name.toLowerCase(),
+  ]);
+  return row ? toDomain(row) : null;
+}
+
+export async function countBillableDomains(db: Queryable, accountId: string, customerId: string): Promise<number> {
+  const [row] = await db.query<{ count: number }>(
+    `SELECT count(*)::int AS count FROM domains
+      WHERE account_id = $1 AND customer_id = $2 AND status = $3`,
+    [accountId, customerId, BILLABLE_STATUS],
+  );
+  return row!.count;
+}
+
+function requireDomainName(input: string): string {
+  const result = normaliseDomainName(input);
+  if ('problem' in result) {
+    throw new AppError('validation_failed', `Field "name": ${result.problem}.`, { field: 'name' });
+  }
+  return result.name;
+}
