@@ -1,0 +1,93 @@
+import type { ContainerLimits } from './containers.ts';
+import { ReportInputError } from './report-input-error.ts';
+
+/**
+ * Output below this size is never rejected by the ratio check. A tiny report can compress far
+ * better than a real one (a 1 KiB gzip of repeated records), and a bomb must expand to much more
+ * than this before it costs anything.
+ */
+export const RATIO_FLOOR_BYTES = 1024 * 1024;
+
+/** Formats a byte count for a message, such as "200 MiB" or "512 bytes". */
+export function formatBytes(bytes: number): string {
+  const mebibytes = bytes / (1024 * 1024);
+  if (mebibytes >= 1)
+    return `${Number.isInteger(mebibytes) ? mebibytes : mebibytes.toFixed(1)} MiB`;
+  if (bytes >= 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${bytes} bytes`;
+}
+
+/**
+ * Counts what one extraction has produced so far: every decompressed byte of every layer
+ * (intermediate layers included, since they are held in memory too) and every archive member.
+ * One budget is shared by all layers of one input.
+ */
+export class ExtractionBudget {
+  expandedBytes = 0;
+  files = 0;
+
+  constructor(readonly limits: ContainerLimits) {}
+
+  /** Counts one more archive member and rejects the input past maxFiles. */
+  addFile(what: string): void {
+    this.files += 1;
+    if (this.files > this.limits.maxFiles) {
+      throw new ReportInputError(
+        'too_many_files',
+        `The upload holds more than ${this.limits.maxFiles} files (reached at ${what}); ` +
+          'send each report in its own file or archive.',
+      );
+    }
+  }
+
+  /** Starts counting the output of one decompression layer whose input is compressedBytes long. */
+  startLayer(what: string, compressedBytes: number): LayerCounter {
+    return new LayerCounter(this, what, compressedBytes);
+  }
+
+  /** Rejects a zip member before it is read when its declared size already breaks a limit. */
+  checkDeclaredSize(what: string, declaredBytes: number, compressedBytes: number): void {
+    this.checkTotal(what, this.expandedBytes + declaredBytes);
+    checkRatio(what, declaredBytes, compressedBytes, this.limits.maxRatio);
+  }
+
+  checkTotal(what: string, totalBytes: number): void {
+    if (totalBytes > this.limits.maxExpandedBytes) {
+      throw new ReportInputError(
+        'too_large',
+        `${what} expands to more than ${formatBytes(this.limits.maxExpandedBytes)} in total, ` +
+          'the limit for one upload; a DMARC report is far smaller, so the file was rejected.',
+      );
+    }
+  }
+}
+
+function checkRatio(what: string, outputBytes: number, compressedBytes: number, maxRatio: number) {
+  if (outputBytes <= RATIO_FLOOR_BYTES) return;
+  if (outputBytes <= maxRatio * Math.max(compressedBytes, 1)) return;
+  throw new ReportInputError(
+    'compression_ratio',
+    `${what} expands to more than ${maxRatio} times its compressed size of ` +
+      `${formatBytes(compressedBytes)}, while a DMARC report compresses about 10 to 30 times; ` +
+      'it was rejected as a decompression bomb.',
+  );
+}
+
+/** Counts the output of one layer while it is being decompressed. */
+export class LayerCounter {
+  outputBytes = 0;
+
+  constructor(
+    private readonly budget: ExtractionBudget,
+    readonly what: string,
+    private readonly compressedBytes: number,
+  ) {}
+
+  /** Adds a chunk of output; throws a ReportInputError as soon as a limit is passed. */
+  add(bytes: number): void {
+    this.outputBytes += bytes;
+    this.budget.expandedBytes += bytes;
+    this.budget.checkTotal(this.what, this.budget.expandedBytes);
+    checkRatio(this.what, this.outputBytes, this.compressedBytes, this.budget.limits.maxRatio);
+  }
+}

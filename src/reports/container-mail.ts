@@ -1,0 +1,42 @@
+import { simpleParser } from 'mailparser';
+
+import { ReportInputError } from './report-input-error.ts';
+
+export interface MailPart {
+  name: string;
+  contentType: string;
+  bytes: Buffer;
+}
+
+/**
+ * Returns the decoded attachments of a mail message (RFC 5322 with MIME). Reporters label their
+ * attachments inconsistently (application/octet-stream for gzip, text/plain for XML), so every
+ * attachment is returned and the caller detects each by content. A text/xml part without an
+ * attachment disposition is returned too, since some reporters send the XML inline.
+ */
+export async function readMailParts(input: Buffer, what: string): Promise<MailPart[]> {
+  let mail;
+  try {
+    mail = await simpleParser(input, {
+      skipHtmlToText: true,
+      skipTextToHtml: true,
+      skipImageLinks: true,
+      skipTextLinks: true,
+    });
+  } catch (error) {
+    throw new ReportInputError(
+      'unsupported_format',
+      `${what} looks like a mail message but could not be read as MIME ` +
+        `(${error instanceof Error ? error.message : String(error)}); upload the attachment itself.`,
+      { cause: error },
+    );
+  }
+
+  return mail.attachments.map((attachment, index) => ({
+    name: attachment.filename ?? `attachment ${index + 1}`,
+    contentType: attachment.contentType,
+    bytes: Buffer.isBuffer(attachment.content)
+      ? attachment.content
+      : Buffer.from(String(attachment.content)),
+  }));
+}

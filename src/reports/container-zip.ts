@@ -1,0 +1,162 @@
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+import yauzl from 'yauzl';
+
+import type { ExtractionBudget } from './container-budget.ts';
+import { quoteForMessage, ReportInputError } from './report-input-error.ts';
+
+export interface ZipMember {
+  name: string;
+  bytes: Buffer;
+}
+
+const STORED = 0;
+const DEFLATED = 8;
+
+function corruptZip(what: string, problem: string, cause?: unknown): ReportInputError {
+  return new ReportInputError(
+    'corrupt_zip',
+    `${what} is not a valid zip archive: ${problem}. Send the report again or upload the XML itself.`,
+    { cause },
+  );
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+async function openZip(input: Buffer, what: string): Promise<yauzl.ZipFile> {
+  try {
+    // decodeStrings makes yauzl reject absolute member names and names that climb out with "..";
+    // members are never written to disk, but such a name only comes from a crafted archive.
+    return await yauzl.fromBufferPromise(input, {
+      lazyEntries: true,
+      decodeStrings: true,
+      validateEntrySizes: true,
+      strictFileNames: false,
+    });
+  } catch (error) {
+    throw corruptZip(what, describeError(error), error);
+  }
+}
+
+async function listEntries(zipfile: yauzl.ZipFile, what: string): Promise<yauzl.Entry[]> {
+  const entries: yauzl.Entry[] = [];
+  try {
+    for await (const entry of zipfile.eachEntry()) entries.push(entry);
+  } catch (error) {
+    throw corruptZip(what, describeError(error), error);
+  }
+  return entries;
+}
+
+/**
+ * Rejects archives whose members share compressed bytes, the trick behind overlapping-entry zip
+ * bombs. The check is conservative: it compares each member's data range without its local
+ * header, so it never flags a well-formed archive.
+ */
+function checkNoOverlap(entries: yauzl.Entry[], what: string): void {
+  const sorted = [...entries].sort(
+    (a, b) => a.relativeOffsetOfLocalHeader - b.relativeOffsetOfLocalHeader,
+  );
+  for (let index = 1; index < sorted.length; index += 1) {
+    const previous = sorted[index - 1] as yauzl.Entry;
+    const current = sorted[index] as yauzl.Entry;
+    const previousEnd = previous.relativeOffsetOfLocalHeader + previous.compressedSize;
+    if (previousEnd > current.relativeOffsetOfLocalHeader) {
+      throw corruptZip(
+        what,
+        `members ${quoteForMessage(previous.fileName)} and ${quoteForMessage(current.fileName)} ` +
+          'overlap, which only a crafted archive does',
+      );
+    }
+  }
+}
+
+async function readEntry(
+  zipfile: yauzl.ZipFile,
+  entry: yauzl.Entry,
+  memberWhat: string,
+  budget: ExtractionBudget,
+): Promise<Buffer> {
+  const counter = budget.startLayer(memberWhat, entry.compressedSize);
+  const chunks: Buffer[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      try {
+        counter.add(chunk.length);
+      } catch (error) {
+        callback(error as Error);
+        return;
+      }
+      chunks.push(chunk);
+      callback();
+    },
+  });
+
+  try {
+    // yauzl checks while streaming that the member yields exactly its declared size, and the
+    // counter stops it at the budget even if the declared size lies.
+    const stream = await zipfile.openReadStreamPromise(entry);
+    await pipeline(stream, sink);
+  } catch (error) {
+    if (error instanceof ReportInputError) throw error;
+    throw corruptZip(memberWhat, describeError(error), error);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Reads every file member of a zip archive held in memory, skipping directory entries. Limits
+ * are checked on the central directory first (member count, declared sizes and ratios, overlap)
+ * and then again on the bytes as they are inflated.
+ */
+export async function readZipMembers(
+  input: Buffer,
+  what: string,
+  budget: ExtractionBudget,
+): Promise<ZipMember[]> {
+  const zipfile = await openZip(input, what);
+  try {
+    // Directory entries count here too, so that an archive of 100,000 empty folders is
+    // rejected without walking it.
+    if (zipfile.entryCount > budget.limits.maxFiles) {
+      throw new ReportInputError(
+        'too_many_files',
+        `${what} lists ${zipfile.entryCount} members, more than the limit of ` +
+          `${budget.limits.maxFiles}; send each report in its own file or archive.`,
+      );
+    }
+    const entries = await listEntries(zipfile, what);
+    checkNoOverlap(entries, what);
+
+    const members: ZipMember[] = [];
+    for (const entry of entries) {
+      if (entry.fileName.endsWith('/')) continue;
+      const memberWhat = `zip member ${quoteForMessage(entry.fileName)}`;
+      if (entry.isEncrypted()) {
+        throw new ReportInputError(
+          'unsupported_format',
+          `${memberWhat} is encrypted; send the report without a password.`,
+        );
+      }
+      if (entry.compressionMethod !== STORED && entry.compressionMethod !== DEFLATED) {
+        throw new ReportInputError(
+          'unsupported_format',
+          `${memberWhat} uses compression method ${entry.compressionMethod}; only stored and ` +
+            'deflate members are read, so send the report as gzip or plain XML.',
+        );
+      }
+      budget.addFile(memberWhat);
+      budget.checkDeclaredSize(memberWhat, entry.uncompressedSize, entry.compressedSize);
+      members.push({
+        name: entry.fileName,
+        bytes: await readEntry(zipfile, entry, memberWhat, budget),
+      });
+    }
+    return members;
+  } finally {
+    zipfile.close();
+  }
+}
