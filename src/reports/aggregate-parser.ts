@@ -93,7 +93,7 @@ const DMARC_2_NAMESPACE = 'urn:ietf:params:xml:ns:dmarc-2.0';
 /** A DMARC report nests six levels; the margin is for extensions. */
 const MAX_ELEMENT_DEPTH = 32;
 const MAX_ATTRIBUTES = 64;
-/** Longest text kept for one field, in UTF-16 code units. */
+/** Maximum text length of one field, in UTF-16 code units. */
 const MAX_FIELD_CHARS = 64 * 1024;
 const MAX_UNKNOWN_NAMES = 10;
 /** The path of a stray element that wraps <feedback>; see openRoot. */
@@ -330,7 +330,7 @@ class AggregateReportReader {
       const element = this.stack.at(-1)?.path ?? '';
       throw new ReportInputError(
         'invalid_report',
-        `Element <${element}> at line ${this.parser.line} holds more than ${MAX_FIELD_CHARS} ` +
+        `Element <${element}> at line ${this.parser.line} contains more than ${MAX_FIELD_CHARS} ` +
           'characters, far more than any DMARC report field; the file is not a usable report.',
       );
     }
@@ -401,7 +401,7 @@ class AggregateReportReader {
     if (this.records.length >= this.limits.maxRecords) {
       throw new ReportInputError(
         'too_large',
-        `The report holds more than ${this.limits.maxRecords} records, the limit for one ` +
+        `The report contains more than ${this.limits.maxRecords} records, the limit for one ` +
           'report; split it or raise maxRecords.',
       );
     }

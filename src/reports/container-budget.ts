@@ -29,47 +29,47 @@ export class ExtractionBudget {
   constructor(readonly limits: ContainerLimits) {}
 
   /** Counts one more archive member and rejects the input past maxFiles. */
-  addFile(what: string): void {
+  addFile(label: string): void {
     this.files += 1;
     if (this.files > this.limits.maxFiles) {
       throw new ReportInputError(
         'too_many_files',
-        `The upload holds more than ${this.limits.maxFiles} files (reached at ${what}); ` +
+        `The upload contains more than ${this.limits.maxFiles} files (reached at ${label}); ` +
           'send each report in its own file or archive.',
       );
     }
   }
 
   /** Starts counting the output of one decompression layer whose input is compressedBytes long. */
-  startLayer(what: string, compressedBytes: number): LayerCounter {
-    return new LayerCounter(this, what, compressedBytes);
+  startLayer(label: string, compressedBytes: number): LayerCounter {
+    return new LayerCounter(this, label, compressedBytes);
   }
 
   /** Rejects a zip member before it is read when its declared size already breaks a limit. */
-  checkDeclaredSize(what: string, declaredBytes: number, compressedBytes: number): void {
-    this.checkTotal(what, this.expandedBytes + declaredBytes);
-    checkRatio(what, declaredBytes, compressedBytes, this.limits.maxRatio);
+  checkDeclaredSize(label: string, declaredBytes: number, compressedBytes: number): void {
+    checkRatio(label, declaredBytes, compressedBytes, this.limits.maxRatio);
+    this.checkTotal(label, this.expandedBytes + declaredBytes);
   }
 
-  checkTotal(what: string, totalBytes: number): void {
+  checkTotal(label: string, totalBytes: number): void {
     if (totalBytes > this.limits.maxExpandedBytes) {
       throw new ReportInputError(
         'too_large',
-        `${what} expands to more than ${formatBytes(this.limits.maxExpandedBytes)} in total, ` +
+        `${label} expands to more than ${formatBytes(this.limits.maxExpandedBytes)} in total, ` +
           'the limit for one upload; a DMARC report is far smaller, so the file was rejected.',
       );
     }
   }
 }
 
-function checkRatio(what: string, outputBytes: number, compressedBytes: number, maxRatio: number) {
+function checkRatio(label: string, outputBytes: number, compressedBytes: number, maxRatio: number) {
   if (outputBytes <= RATIO_FLOOR_BYTES) return;
   if (outputBytes <= maxRatio * Math.max(compressedBytes, 1)) return;
   throw new ReportInputError(
     'compression_ratio',
-    `${what} expands to more than ${maxRatio} times its compressed size of ` +
-      `${formatBytes(compressedBytes)}, while a DMARC report compresses about 10 to 30 times; ` +
-      'it was rejected as a decompression bomb.',
+    `${label} expands more than ${maxRatio} times (${formatBytes(compressedBytes)} of ` +
+      `compressed data to ${formatBytes(outputBytes)}), while a DMARC report compresses about ` +
+      '10 to 30 times; it was rejected as a decompression bomb.',
   );
 }
 
@@ -79,15 +79,21 @@ export class LayerCounter {
 
   constructor(
     private readonly budget: ExtractionBudget,
-    readonly what: string,
+    readonly label: string,
     private readonly compressedBytes: number,
   ) {}
 
-  /** Adds a chunk of output; throws a ReportInputError as soon as a limit is passed. */
-  add(bytes: number): void {
+  /**
+   * Adds a chunk of output and throws a ReportInputError as soon as a limit is passed.
+   * consumedBytes is the part of the compressed input read so far. Checking the ratio against
+   * it stops a bomb after about a mebibyte of output, where the whole input would let it run to
+   * maxRatio times its size.
+   */
+  add(bytes: number, consumedBytes = this.compressedBytes): void {
     this.outputBytes += bytes;
     this.budget.expandedBytes += bytes;
-    this.budget.checkTotal(this.what, this.budget.expandedBytes);
-    checkRatio(this.what, this.outputBytes, this.compressedBytes, this.budget.limits.maxRatio);
+    const ratioBase = Math.min(consumedBytes, this.compressedBytes);
+    checkRatio(this.label, this.outputBytes, ratioBase, this.budget.limits.maxRatio);
+    this.budget.checkTotal(this.label, this.budget.expandedBytes);
   }
 }

@@ -1,4 +1,4 @@
-/** What a block of bytes holds, judged by its first bytes and never by a file name. */
+/** The kind of content in a block of bytes, judged by its first bytes and never by a file name. */
 export type ContentKind = 'empty' | 'gzip' | 'zip' | 'zlib' | 'xml' | 'mail' | 'unknown';
 
 export interface DetectedContent {
@@ -130,7 +130,7 @@ function describeUnknown(bytes: Buffer): string {
   return `binary data starting with the bytes ${hex.join(' ')}`;
 }
 
-/** Detects what the bytes hold from their magic bytes and first characters. */
+/** Detects what the bytes contain from their magic bytes and first characters. */
 export function detectContent(bytes: Buffer): DetectedContent {
   if (bytes.length === 0) return { kind: 'empty', description: 'no data' };
   if (startsWith(bytes, [0x1f, 0x8b])) return { kind: 'gzip', description: 'gzip data' };

@@ -6,7 +6,7 @@ import type { ExtractionBudget, LayerCounter } from './container-budget.ts';
 import { ReportInputError } from './report-input-error.ts';
 
 /**
- * Input is fed to the inflater in slices of this size, so that the output counter sees each
+ * Input is fed to the inflater in slices of this size, so that the output counter checks each
  * chunk and can stop a bomb after a few slices instead of after the whole input.
  */
 const SLICE_BYTES = 64 * 1024;
@@ -53,7 +53,7 @@ async function inflateCounted(
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {
       try {
-        counter.add(chunk.length);
+        counter.add(chunk.length, engine.bytesWritten);
       } catch (error) {
         callback(error as Error);
         return;
@@ -68,22 +68,23 @@ async function inflateCounted(
   return { output: Buffer.concat(chunks), consumedBytes: engine.bytesWritten, crc32 };
 }
 
-function corruptGzip(what: string, problem: string, cause?: unknown): ReportInputError {
+function corruptGzip(label: string, problem: string, cause?: unknown): ReportInputError {
   return new ReportInputError(
     'corrupt_gzip',
-    `${what} is not a valid gzip file: ${problem}. Send the report again or upload the XML itself.`,
+    `${label} is not a valid gzip file: ${problem}. Send the report again or upload the XML itself.`,
     { cause },
   );
 }
 
 /** Returns the length of the RFC 1952 member header that starts at offset. */
-function readGzipHeaderLength(input: Buffer, offset: number, what: string): number {
-  const truncated = () => corruptGzip(what, 'the data ends inside a member header');
+function readGzipHeaderLength(input: Buffer, offset: number, label: string): number {
+  const truncated = () => corruptGzip(label, 'the data ends inside a member header');
   if (input.length < offset + 10) throw truncated();
   const method = input[offset + 2];
   const flags = input[offset + 3] ?? 0;
-  if (method !== 8) throw corruptGzip(what, `compression method ${method} is not deflate (8)`);
-  if ((flags & GZIP_RESERVED_FLAGS) !== 0) throw corruptGzip(what, 'reserved header flags are set');
+  if (method !== 8) throw corruptGzip(label, `compression method ${method} is not deflate (8)`);
+  if ((flags & GZIP_RESERVED_FLAGS) !== 0)
+    throw corruptGzip(label, 'reserved header flags are set');
 
   let position = offset + 10;
   if (flags & GZIP_FLAG_EXTRA) {
@@ -113,19 +114,19 @@ function isGzipMemberStart(input: Buffer, offset: number): boolean {
  */
 export async function gunzipCounted(
   input: Buffer,
-  what: string,
+  label: string,
   budget: ExtractionBudget,
 ): Promise<Buffer> {
-  const counter = budget.startLayer(what, input.length);
+  const counter = budget.startLayer(label, input.length);
   const outputs: Buffer[] = [];
   let offset = 0;
 
   while (offset < input.length) {
     if (outputs.length > 0) {
       if (!isGzipMemberStart(input, offset)) break;
-      budget.addFile(`gzip member ${outputs.length + 1} of ${what}`);
+      budget.addFile(`gzip member ${outputs.length + 1} of ${label}`);
     }
-    const headerLength = readGzipHeaderLength(input, offset, what);
+    const headerLength = readGzipHeaderLength(input, offset, label);
     const bodyStart = offset + headerLength;
 
     let result: InflateResult;
@@ -137,18 +138,18 @@ export async function gunzipCounted(
       const problem = truncated
         ? 'the data ends before the compressed stream does'
         : 'the compressed stream is damaged';
-      throw corruptGzip(what, problem, error);
+      throw corruptGzip(label, problem, error);
     }
 
     const trailerStart = bodyStart + result.consumedBytes;
     if (input.length < trailerStart + GZIP_TRAILER_BYTES) {
-      throw corruptGzip(what, 'the data ends before the CRC-32 and length trailer');
+      throw corruptGzip(label, 'the data ends before the CRC-32 and length trailer');
     }
     if (input.readUInt32LE(trailerStart) !== result.crc32) {
-      throw corruptGzip(what, 'the CRC-32 of the decompressed data does not match');
+      throw corruptGzip(label, 'the CRC-32 of the decompressed data does not match');
     }
     if (input.readUInt32LE(trailerStart + 4) !== result.output.length % 2 ** 32) {
-      throw corruptGzip(what, 'the decompressed length does not match the trailer');
+      throw corruptGzip(label, 'the decompressed length does not match the trailer');
     }
     outputs.push(result.output);
     offset = trailerStart + GZIP_TRAILER_BYTES;
@@ -159,10 +160,10 @@ export async function gunzipCounted(
 /** Decompresses an RFC 1950 zlib stream, which some reporters send instead of gzip. */
 export async function inflateZlibCounted(
   input: Buffer,
-  what: string,
+  label: string,
   budget: ExtractionBudget,
 ): Promise<Buffer> {
-  const counter = budget.startLayer(what, input.length);
+  const counter = budget.startLayer(label, input.length);
   try {
     const result = await inflateCounted(zlib.createInflate(), input, counter);
     return result.output;
@@ -170,7 +171,7 @@ export async function inflateZlibCounted(
     if (error instanceof ReportInputError) throw error;
     throw new ReportInputError(
       'corrupt_gzip',
-      `${what} is not a valid zlib stream (${error instanceof Error ? error.message : 'unknown error'}); ` +
+      `${label} is not a valid zlib stream (${error instanceof Error ? error.message : 'unknown error'}); ` +
         'send the report again as gzip or as plain XML.',
       { cause: error },
     );

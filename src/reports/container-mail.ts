@@ -14,7 +14,7 @@ export interface MailPart {
  * attachment is returned and the caller detects each by content. A text/xml part without an
  * attachment disposition is returned too, since some reporters send the XML inline.
  */
-export async function readMailParts(input: Buffer, what: string): Promise<MailPart[]> {
+export async function readMailParts(input: Buffer, label: string): Promise<MailPart[]> {
   let mail;
   try {
     mail = await simpleParser(input, {
@@ -26,7 +26,7 @@ export async function readMailParts(input: Buffer, what: string): Promise<MailPa
   } catch (error) {
     throw new ReportInputError(
       'unsupported_format',
-      `${what} looks like a mail message but could not be read as MIME ` +
+      `${label} looks like a mail message but could not be read as MIME ` +
         `(${error instanceof Error ? error.message : String(error)}); upload the attachment itself.`,
       { cause: error },
     );

@@ -14,10 +14,10 @@ export interface ZipMember {
 const STORED = 0;
 const DEFLATED = 8;
 
-function corruptZip(what: string, problem: string, cause?: unknown): ReportInputError {
+function corruptZip(label: string, problem: string, cause?: unknown): ReportInputError {
   return new ReportInputError(
     'corrupt_zip',
-    `${what} is not a valid zip archive: ${problem}. Send the report again or upload the XML itself.`,
+    `${label} is not a valid zip archive: ${problem}. Send the report again or upload the XML itself.`,
     { cause },
   );
 }
@@ -26,10 +26,10 @@ function describeError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-async function openZip(input: Buffer, what: string): Promise<yauzl.ZipFile> {
+async function openZip(input: Buffer, label: string): Promise<yauzl.ZipFile> {
   try {
-    // decodeStrings makes yauzl reject absolute member names and names that climb out with "..";
-    // members are never written to disk, but such a name only comes from a crafted archive.
+    // decodeStrings makes yauzl reject absolute member names and names that climb out with "..".
+    // Members are never written to disk, but only a crafted archive has such a name.
     return await yauzl.fromBufferPromise(input, {
       lazyEntries: true,
       decodeStrings: true,
@@ -37,16 +37,16 @@ async function openZip(input: Buffer, what: string): Promise<yauzl.ZipFile> {
       strictFileNames: false,
     });
   } catch (error) {
-    throw corruptZip(what, describeError(error), error);
+    throw corruptZip(label, describeError(error), error);
   }
 }
 
-async function listEntries(zipfile: yauzl.ZipFile, what: string): Promise<yauzl.Entry[]> {
+async function listEntries(zipfile: yauzl.ZipFile, label: string): Promise<yauzl.Entry[]> {
   const entries: yauzl.Entry[] = [];
   try {
     for await (const entry of zipfile.eachEntry()) entries.push(entry);
   } catch (error) {
-    throw corruptZip(what, describeError(error), error);
+    throw corruptZip(label, describeError(error), error);
   }
   return entries;
 }
@@ -56,7 +56,7 @@ async function listEntries(zipfile: yauzl.ZipFile, what: string): Promise<yauzl.
  * bombs. The check is conservative: it compares each member's data range without its local
  * header, so it never flags a well-formed archive.
  */
-function checkNoOverlap(entries: yauzl.Entry[], what: string): void {
+function checkNoOverlap(entries: yauzl.Entry[], label: string): void {
   const sorted = [...entries].sort(
     (a, b) => a.relativeOffsetOfLocalHeader - b.relativeOffsetOfLocalHeader,
   );
@@ -66,7 +66,7 @@ function checkNoOverlap(entries: yauzl.Entry[], what: string): void {
     const previousEnd = previous.relativeOffsetOfLocalHeader + previous.compressedSize;
     if (previousEnd > current.relativeOffsetOfLocalHeader) {
       throw corruptZip(
-        what,
+        label,
         `members ${quoteForMessage(previous.fileName)} and ${quoteForMessage(current.fileName)} ` +
           'overlap, which only a crafted archive does',
       );
@@ -77,10 +77,10 @@ function checkNoOverlap(entries: yauzl.Entry[], what: string): void {
 async function readEntry(
   zipfile: yauzl.ZipFile,
   entry: yauzl.Entry,
-  memberWhat: string,
+  memberLabel: string,
   budget: ExtractionBudget,
 ): Promise<Buffer> {
-  const counter = budget.startLayer(memberWhat, entry.compressedSize);
+  const counter = budget.startLayer(memberLabel, entry.compressedSize);
   const chunks: Buffer[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -102,7 +102,7 @@ async function readEntry(
     await pipeline(stream, sink);
   } catch (error) {
     if (error instanceof ReportInputError) throw error;
-    throw corruptZip(memberWhat, describeError(error), error);
+    throw corruptZip(memberLabel, describeError(error), error);
   }
   return Buffer.concat(chunks);
 }
@@ -114,45 +114,45 @@ async function readEntry(
  */
 export async function readZipMembers(
   input: Buffer,
-  what: string,
+  label: string,
   budget: ExtractionBudget,
 ): Promise<ZipMember[]> {
-  const zipfile = await openZip(input, what);
+  const zipfile = await openZip(input, label);
   try {
     // Directory entries count here too, so that an archive of 100,000 empty folders is
     // rejected without walking it.
     if (zipfile.entryCount > budget.limits.maxFiles) {
       throw new ReportInputError(
         'too_many_files',
-        `${what} lists ${zipfile.entryCount} members, more than the limit of ` +
+        `${label} lists ${zipfile.entryCount} members, more than the limit of ` +
           `${budget.limits.maxFiles}; send each report in its own file or archive.`,
       );
     }
-    const entries = await listEntries(zipfile, what);
-    checkNoOverlap(entries, what);
+    const entries = await listEntries(zipfile, label);
+    checkNoOverlap(entries, label);
 
     const members: ZipMember[] = [];
     for (const entry of entries) {
       if (entry.fileName.endsWith('/')) continue;
-      const memberWhat = `zip member ${quoteForMessage(entry.fileName)}`;
+      const memberLabel = `zip member ${quoteForMessage(entry.fileName)}`;
       if (entry.isEncrypted()) {
         throw new ReportInputError(
           'unsupported_format',
-          `${memberWhat} is encrypted; send the report without a password.`,
+          `${memberLabel} is encrypted; send the report without a password.`,
         );
       }
       if (entry.compressionMethod !== STORED && entry.compressionMethod !== DEFLATED) {
         throw new ReportInputError(
           'unsupported_format',
-          `${memberWhat} uses compression method ${entry.compressionMethod}; only stored and ` +
+          `${memberLabel} uses compression method ${entry.compressionMethod}; only stored and ` +
             'deflate members are read, so send the report as gzip or plain XML.',
         );
       }
-      budget.addFile(memberWhat);
-      budget.checkDeclaredSize(memberWhat, entry.uncompressedSize, entry.compressedSize);
+      budget.addFile(memberLabel);
+      budget.checkDeclaredSize(memberLabel, entry.uncompressedSize, entry.compressedSize);
       members.push({
         name: entry.fileName,
-        bytes: await readEntry(zipfile, entry, memberWhat, budget),
+        bytes: await readEntry(zipfile, entry, memberLabel, budget),
       });
     }
     return members;

@@ -41,7 +41,7 @@ export interface ExtractedDocument {
 }
 
 /**
- * A ReportInputError for content that holds no report, with what was found, so that an archive
+ * A ReportInputError for content that contains no report, with what was found, so that an archive
  * or mail can list its skipped members briefly.
  */
 class NoReportError extends ReportInputError {
@@ -57,8 +57,8 @@ class NoReportError extends ReportInputError {
 
 interface Item {
   name: string;
-  /** How messages refer to this item, such as 'the upload' or 'zip member "a.xml"'. */
-  what: string;
+  /** The name messages use for this item, such as 'the upload' or 'zip member "a.xml"'. */
+  label: string;
   layers: string[];
   bytes: Buffer;
 }
@@ -88,7 +88,7 @@ export async function extractDocuments(
     );
   }
   const budget = new ExtractionBudget(resolved);
-  const root: Item = { name: 'upload', what: 'the upload', layers: [], bytes: input };
+  const root: Item = { name: 'upload', label: 'the upload', layers: [], bytes: input };
   return unwrap(root, budget, 0);
 }
 
@@ -104,14 +104,14 @@ async function unwrap(
     case 'empty':
       throw new NoReportError(
         'empty',
-        `${item.what} holds ${detected.description}; send the DMARC aggregate report itself.`,
+        `${item.label} contains ${detected.description}; send the DMARC aggregate report itself.`,
         item.layers,
         detected.description,
       );
     case 'unknown':
       throw new NoReportError(
         'unsupported_format',
-        `${item.what} holds ${detected.description}, not XML, gzip, zip or a mail message; ` +
+        `${item.label} contains ${detected.description}, not XML, gzip, zip or a mail message; ` +
           'send the DMARC aggregate report as .xml, .xml.gz or .zip.',
         item.layers,
         detected.description,
@@ -123,43 +123,43 @@ async function unwrap(
   if (depth >= budget.limits.maxDepth) {
     throw new ReportInputError(
       'nesting_too_deep',
-      `${item.what} holds ${detected.description} inside ${item.layers.join(' > ')}, more than ` +
+      `${item.label} contains ${detected.description} inside ${item.layers.join(' > ')}, more than ` +
         `${budget.limits.maxDepth} containers deep; send the report with at most one layer of compression.`,
     );
   }
 
   switch (detected.kind) {
     case 'gzip': {
-      const bytes = await gunzipCounted(item.bytes, item.what, budget);
+      const bytes = await gunzipCounted(item.bytes, item.label, budget);
       return unwrap({ ...item, layers: [...item.layers, 'gzip'], bytes }, budget, depth + 1);
     }
     case 'zlib': {
-      const bytes = await inflateZlibCounted(item.bytes, item.what, budget);
+      const bytes = await inflateZlibCounted(item.bytes, item.label, budget);
       return unwrap({ ...item, layers: [...item.layers, 'zlib'], bytes }, budget, depth + 1);
     }
     case 'zip': {
-      const members = await readZipMembers(item.bytes, item.what, budget);
+      const members = await readZipMembers(item.bytes, item.label, budget);
       const children = members.map((member) => ({
         name: member.name,
-        what: `zip member ${quoteForMessage(member.name)}`,
+        label: `zip member ${quoteForMessage(member.name)}`,
         layers: [...item.layers, 'zip'],
         bytes: member.bytes,
       }));
       return unwrapMembers(item, 'zip archive', children, budget, depth + 1);
     }
     case 'mail': {
-      const parts = await readMailParts(item.bytes, item.what);
+      const parts = await readMailParts(item.bytes, item.label);
       if (parts.some((part) => part.contentType === 'message/feedback-report')) {
         throw new ReportInputError(
           'unsupported_format',
-          `${item.what} is a DMARC failure report (it has a message/feedback-report part), ` +
+          `${item.label} is a DMARC failure report (it has a message/feedback-report part), ` +
             'not an aggregate report, so it is not read as one.',
         );
       }
       const children = parts.map((part) => {
-        const what = `mail attachment ${quoteForMessage(part.name)} (${part.contentType})`;
-        budget.addFile(what);
-        return { name: part.name, what, layers: [...item.layers, 'mail'], bytes: part.bytes };
+        const label = `mail attachment ${quoteForMessage(part.name)} (${part.contentType})`;
+        budget.addFile(label);
+        return { name: part.name, label, layers: [...item.layers, 'mail'], bytes: part.bytes };
       });
       return unwrapMembers(item, 'mail message', children, budget, depth + 1);
     }
@@ -167,9 +167,9 @@ async function unwrap(
 }
 
 /**
- * Unwraps every member of an archive or mail. A member that holds no report (unknown content or
- * nothing) is skipped, because mails carry logos and text parts and archives carry read-me
- * files; limits, corrupt data and nesting still reject the whole input.
+ * Unwraps every member of an archive or mail. A member that contains no report (unknown content
+ * or nothing) is skipped, because mails carry logos and text parts and archives carry read-me
+ * files. Limits, corrupt data and nesting still reject the whole input.
  */
 async function unwrapMembers(
   container: Item,
@@ -187,7 +187,7 @@ async function unwrapMembers(
       if (!(error instanceof NoReportError)) throw error;
       const inner = error.layers.slice(child.layers.length);
       const wrapping = inner.length > 0 ? ` inside ${inner.join(' > ')}` : '';
-      skipped.push(`${child.what} holds ${error.contentDescription}${wrapping}`);
+      skipped.push(`${child.label} contains ${error.contentDescription}${wrapping}`);
     }
   }
   if (documents.length > 0) return documents;
@@ -197,7 +197,7 @@ async function unwrapMembers(
     const missing = kindName === 'zip archive' ? 'files' : 'attachments';
     throw new NoReportError(
       code,
-      `${container.what} is a ${kindName} with no ${missing}; ` +
+      `${container.label} is a ${kindName} with no ${missing}; ` +
         'send the message or archive that carries the DMARC aggregate report.',
       container.layers,
       `a ${kindName} with no ${missing}`,
@@ -207,7 +207,7 @@ async function unwrapMembers(
   const more = skipped.length > 3 ? ` and ${skipped.length - 3} more` : '';
   throw new NoReportError(
     'unsupported_format',
-    `${container.what} is a ${kindName} that carries no DMARC aggregate report ` +
+    `${container.label} is a ${kindName} that carries no DMARC aggregate report ` +
       `(${listed}${more}); send the file or message that carries the XML report.`,
     container.layers,
     `a ${kindName} without a report`,

@@ -53,9 +53,9 @@ const SPF_RESULTS = new Set([
 ]);
 
 /**
- * Off-schema result words and the schema word they stand for. RFC 7489's schema notes that
- * TempError is commonly sent as "unknown" and PermError as "error"; "hardfail" comes from SPF
- * libraries that name the "-all" outcome so.
+ * Off-schema result words and the schema word they stand for. The DMARC aggregate report schema
+ * (dmarc-xml-0.2.xsd of the IETF draft) notes that TempError is commonly sent as "unknown" and
+ * PermError as "error". Some reporters send "hardfail" for an SPF fail.
  */
 const RESULT_ALIASES: Record<string, string> = {
   hardfail: 'fail',

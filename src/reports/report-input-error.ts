@@ -1,4 +1,4 @@
-/** Why an uploaded or mailed report file was rejected before any of it was stored. */
+/** The reason an uploaded or mailed report file was rejected before any of it was stored. */
 export type ReportInputErrorCode =
   | 'empty'
   | 'unsupported_format'
@@ -15,8 +15,8 @@ export type ReportInputErrorCode =
 
 /**
  * A report file that cannot be accepted. The message is a sentence that names what is wrong
- * (and the archive member where there is one) and what the sender can do; it holds no bytes of
- * the file beyond short names and values, so it is safe to show and to log.
+ * (and the archive member where there is one) and what the sender can do. It contains no bytes
+ * of the file beyond short names and values, so it is safe to show and to log.
  */
 export class ReportInputError extends Error {
   readonly code: ReportInputErrorCode;

@@ -1,0 +1,752 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { describe, it } from 'node:test';
+
+import { parseAggregateReport, type ParsedAggregateReport } from './aggregate-parser.ts';
+import { extractDocuments } from './containers.ts';
+import { ReportInputError, type ReportInputErrorCode } from './report-input-error.ts';
+
+const FIXTURES = new URL('../../test/fixtures/reports/', import.meta.url);
+
+function fixture(path: string): Buffer {
+  return readFileSync(new URL(path, FIXTURES));
+}
+
+async function parseFixture(path: string): Promise<ParsedAggregateReport[]> {
+  const documents = await extractDocuments(fixture(path));
+  return documents.map((document) => parseAggregateReport(document.bytes));
+}
+
+function sumCounts(report: ParsedAggregateReport): number {
+  return report.records.reduce((total, record) => total + record.count, 0);
+}
+
+const DEFAULT_METADATA = `<org_name>Receiver Example</org_name>
+    <email>dmarc@receiver.example</email>
+    <report_id>r-1</report_id>
+    <date_range><begin>1727740800</begin><end>1727827199</end></date_range>`;
+const DEFAULT_POLICY = `<domain>Example.COM</domain><adkim>r</adkim><aspf>r</aspf>
+    <p>quarantine</p><sp>none</sp><pct>100</pct>`;
+
+function record(row: string, rest = ''): string {
+  const identifiers = rest.includes('<identifiers>')
+    ? ''
+    : '<identifiers><header_from>example.com</header_from></identifiers>';
+  return `<record><row>${row}</row>${identifiers}${rest}</record>`;
+}
+
+const DEFAULT_ROW = `<source_ip>192.0.2.1</source_ip><count>2</count>
+  <policy_evaluated><disposition>none</disposition><dkim>pass</dkim><spf>fail</spf></policy_evaluated>`;
+const DEFAULT_RECORD = record(
+  DEFAULT_ROW,
+  `<auth_results><dkim><domain>example.com</domain><selector>s1</selector><result>pass</result></dkim>
+   <spf><domain>example.com</domain><result>softfail</result></spf></auth_results>`,
+);
+
+/** Builds a report document; each part can be replaced to make one case. */
+function buildReport(
+  parts: {
+    prolog?: string;
+    open?: string;
+    metadata?: string;
+    policy?: string;
+    records?: string;
+  } = {},
+): string {
+  return `${parts.prolog ?? '<?xml version="1.0" encoding="UTF-8"?>'}
+${parts.open ?? '<feedback>'}
+  <report_metadata>${parts.metadata ?? DEFAULT_METADATA}</report_metadata>
+  <policy_published>${parts.policy ?? DEFAULT_POLICY}</policy_published>
+  ${parts.records ?? DEFAULT_RECORD}
+</feedback>`;
+}
+
+function parse(xml: string | Buffer): ParsedAggregateReport {
+  return parseAggregateReport(typeof xml === 'string' ? Buffer.from(xml) : xml);
+}
+
+function assertRejects(xml: string | Buffer, code: ReportInputErrorCode, pattern: RegExp): void {
+  assert.throws(
+    () => parse(xml),
+    (error: unknown) => {
+      assert.ok(
+        error instanceof ReportInputError,
+        `expected a ReportInputError, got ${String(error)}`,
+      );
+      assert.equal(error.code, code, error.message);
+      assert.match(error.message, pattern);
+      return true;
+    },
+  );
+}
+
+function assertWarning(report: ParsedAggregateReport, pattern: RegExp): void {
+  assert.ok(
+    report.warnings.some((warning) => pattern.test(warning)),
+    `no warning matches ${pattern}; warnings: ${JSON.stringify(report.warnings)}`,
+  );
+}
+
+interface ManifestRow {
+  path: string;
+  kind: string;
+  reporter: string;
+  expectedFail: string;
+}
+
+function readManifest(): ManifestRow[] {
+  const lines = fixture('MANIFEST.tsv').toString('utf8').trimEnd().split('\n').slice(1);
+  return lines.map((line) => {
+    const columns = line.split('\t');
+    return {
+      path: columns[0] ?? '',
+      kind: columns[4] ?? '',
+      reporter: columns[6] ?? '',
+      expectedFail: columns[8] ?? '',
+    };
+  });
+}
+
+/**
+ * Aggregate fixtures that are rejected, with the reason. The XML of each is broken in a way no
+ * leniency here repairs, or it lacks the policy domain.
+ */
+const REJECTED_AGGREGATES: Record<string, ReportInputErrorCode> = {
+  'dmarc/tests/fixtures/malformed.xml': 'not_well_formed',
+  'dmarc_report_reader/malformed.xml': 'not_well_formed',
+  'parsedmarc/aggregate/invalid_xml.xml': 'not_well_formed',
+  'DmarcRua/dev/testing/resources/dmarc/aggregate/known-invalid/220605d5f0cf4784a72d4a037d7a4c40.xml':
+    'not_well_formed',
+  'DmarcRua/dev/testing/resources/dmarc/aggregate/known-invalid/6a7ddc4fd6be4da1b4248a5653efb966.xml':
+    'not_well_formed',
+  'DmarcRua/dev/testing/resources/dmarc/aggregate/known-invalid/d55dd991472d45faacbf7a39fa58168e.xml':
+    'not_well_formed',
+  'modoboa-dmarc/reports/Report_Domain_ngyn.org_Submitter_yahoo.com_Report-ID_1436111091.916236-ignored.eml':
+    'invalid_report',
+};
+
+/** Fixtures whose org_name is empty, so the reporter is named by the domain of its email. */
+const ORG_FROM_EMAIL = 'accurateplastics.com';
+
+describe('parseAggregateReport: every fixture', () => {
+  const rows = readManifest();
+
+  it('has a varied set of aggregate fixtures', () => {
+    const aggregates = rows.filter((row) => row.kind === 'aggregate');
+    const reporters = new Set(aggregates.map((row) => row.reporter));
+    assert.ok(aggregates.length >= 60, `only ${aggregates.length} aggregate fixtures`);
+    assert.ok(reporters.size >= 40, `only ${reporters.size} reporters`);
+  });
+
+  for (const row of rows.filter((entry) => entry.kind === 'aggregate')) {
+    const rejection = REJECTED_AGGREGATES[row.path];
+    if (rejection) {
+      it(`rejects ${row.path}`, async () => {
+        await assert.rejects(parseFixture(row.path), (error: unknown) => {
+          assert.ok(error instanceof ReportInputError);
+          assert.equal(error.code, rejection, error.message);
+          return true;
+        });
+      });
+      continue;
+    }
+
+    it(`parses ${row.path}`, async () => {
+      const reports = await parseFixture(row.path);
+      assert.ok(reports.length >= 1);
+      for (const report of reports) {
+        const expectedOrg = row.reporter.trim() === '' ? ORG_FROM_EMAIL : row.reporter.trim();
+        assert.equal(report.reporter.orgName, expectedOrg);
+        assert.notEqual(report.reportId, '');
+        assert.ok(report.period.begin.getTime() <= report.period.end.getTime());
+        assert.ok(report.period.begin.getUTCFullYear() >= 1970);
+        assert.match(report.policy.domain, /^[a-z0-9.-]+$/);
+        for (const record of report.records) {
+          assert.ok(isIP(record.sourceIp) !== 0, `source_ip ${record.sourceIp}`);
+          assert.ok(Number.isSafeInteger(record.count), `count ${record.count}`);
+          assert.ok(record.count >= 0, `count ${record.count}`);
+          assert.equal(record.headerFrom, record.headerFrom.toLowerCase());
+          assert.ok(['none', 'quarantine', 'reject'].includes(record.disposition));
+        }
+      }
+    });
+  }
+
+  for (const row of rows.filter((entry) => entry.kind !== 'aggregate')) {
+    it(`classifies ${row.path} with a reason`, async () => {
+      await assert.rejects(parseFixture(row.path), (error: unknown) => {
+        assert.ok(
+          error instanceof ReportInputError,
+          `expected a ReportInputError, got ${String(error)}`,
+        );
+        assert.ok(error.message.length > 20);
+        return true;
+      });
+    });
+  }
+});
+
+describe('parseAggregateReport: exact values', () => {
+  it('reads the Fastmail report with DMARC failures', async () => {
+    const [report] = await parseFixture('e2e-failing-report.xml');
+    assert.ok(report);
+    assert.equal(report.schema, 'rfc7489');
+    assert.equal(report.version, '1.0');
+
+    assert.deepEqual(report.reporter, {
+      orgName: 'Fastmail Pty Ltd',
+      email: 'reports@fastmaildmarc.com',
+      extraContactInfo: 'https://fastmail.com/',
+      generator: null,
+    });
+    assert.equal(report.reportId, '758848224');
+    assert.equal(report.period.begin.toISOString(), '2022-11-02T00:00:00.000Z');
+    assert.equal(report.period.end.toISOString(), '2022-11-02T23:59:59.000Z');
+    assert.equal(report.policy.domain, 'stalw.art');
+    assert.equal(report.policy.p, 'none');
+    assert.equal(report.policy.pct, 100);
+    assert.equal(report.policy.fo, '0');
+
+    assert.equal(report.records.length, 4);
+    assert.equal(sumCounts(report), 9);
+
+    const failing = report.records.filter((entry) => entry.dkim === 'fail' && entry.spf === 'fail');
+    assert.deepEqual(
+      failing.map((entry) => [entry.sourceIp, entry.count, entry.headerFrom]),
+      [
+        ['64.147.108.117', 3, 'stalw.art'],
+        ['173.228.157.66', 4, 'stalw.art'],
+        ['64.147.108.173', 1, 'stalw.art'],
+      ],
+    );
+    assert.deepEqual(failing[0]?.reasons, [
+      { type: 'trusted_forwarder', comment: 'Policy ignored due to local white list' },
+    ]);
+    assert.deepEqual(report.warnings, []);
+  });
+
+  it('reads the large parsedmarc report', async () => {
+    const [report] = await parseFixture(
+      'parsedmarc/aggregate/!large-example.com!1711897200!1711983600.xml',
+    );
+    assert.ok(report);
+    assert.equal(report.records.length, 2286);
+    assert.equal(sumCounts(report), 2286);
+    assert.equal(report.reportId, 'example.com:1711897200');
+    assert.equal(report.period.begin.toISOString(), '2024-03-31T15:00:00.000Z');
+    assertWarning(report, /^Record 1 and 2285 more: auth_results spf has no domain/);
+    assertWarning(report, /org_name is empty; the domain of its email, "accurateplastics.com"/);
+  });
+
+  it('reads the three reports of a multi-report zip', async () => {
+    const reports = await parseFixture('dmarc_report_reader/multi-report.zip');
+    assert.deepEqual(
+      reports.map((report) => [report.reportId, report.records.length, sumCounts(report)]),
+      [
+        ['12345678901234567890', 2, 13],
+        ['98765432109876543210', 2, 28],
+        ['11111111111111111111', 2, 8],
+      ],
+    );
+  });
+
+  it('reads a GMX report in the DMARCbis namespace', async () => {
+    const [report] = await parseFixture('dmarc-report-viewer/dmarc-reports/gmxnet.xml');
+    assert.ok(report);
+    assert.equal(report.schema, 'dmarcbis');
+    assert.equal(report.reporter.orgName, 'GMX');
+    assert.equal(report.reportId, '6d2be94cbabf4e838a3cf58fb4a42ab5');
+    assert.equal(report.period.begin.toISOString(), '2024-12-03T00:00:00.000Z');
+    assert.equal(report.policy.domain, 'myserver.com');
+    assert.equal(report.policy.testing, 'n');
+    assert.equal(report.policy.discoveryMethod, 'psl');
+    assert.equal(report.policy.pct, null);
+    assert.deepEqual(report.records[0]?.spfResults, [
+      { domain: 'myserver.com', scope: 'mfrom', result: 'pass', humanResult: null },
+    ]);
+  });
+
+  it('reads the RFC 9990 sample', async () => {
+    const [report] = await parseFixture('parsedmarc/aggregate/rfc9990-sample.xml');
+    assert.ok(report);
+    assert.equal(report.schema, 'dmarcbis');
+    assert.equal(report.reporter.generator, 'Example DMARC Aggregate Reporter v1.2');
+    assert.equal(report.policy.np, 'none');
+    assert.equal(report.policy.discoveryMethod, 'treewalk');
+    assert.equal(report.records[0]?.count, 123);
+    assert.equal(report.records[0]?.disposition, 'none');
+    assert.equal(report.records[0]?.dispositionRaw, 'pass');
+    assert.equal(report.records[0]?.envelopeFrom, 'example.com');
+  });
+
+  it('reads an AOL report declared as windows-1252', async () => {
+    const [report] = await parseFixture('dmarc_aggregate_parser/sample-data/dmarc.xml');
+    assert.ok(report);
+    assert.equal(report.reporter.orgName, 'AOL');
+    assert.equal(report.reportId, 'website.com_1504828800');
+    assert.equal(report.period.end.toISOString(), '2017-09-08T00:00:00.000Z');
+    assertWarning(report, /declares encoding "windows-1252"; it was decoded as windows-1252/);
+  });
+
+  it('reads a Microsoft report with a BOM from a mail', async () => {
+    const path =
+      'modoboa-dmarc/reports/Report_Domain_ngyn.org_Submitter_hotmail.com_Report-ID_66f317a021ff4cdabad2b350d3303615@hotmail.com.eml';
+    const [report] = await parseFixture(path);
+    assert.ok(report);
+    assert.equal(report.reporter.orgName, 'Microsoft Corp.');
+    assert.equal(report.policy.pct, 5);
+    assert.equal(report.policy.adkim, 's');
+    assertWarning(report, /UTF-8 byte order mark/);
+  });
+
+  it('reads a zip labelled as gzip in a mail', async () => {
+    const path =
+      'modoboa-dmarc/fail-reports/Report_Domain_ngyn.org_Submitter_163.com_Report-ID_aggr_report_ngyn.org_20150705_163-failed.com.eml';
+    const [report] = await parseFixture(path);
+    assert.ok(report);
+    assert.equal(report.reporter.orgName, '163.com');
+    assert.equal(report.policy.domain, 'ngyn.org');
+  });
+
+  it('reads the IKEA report inside a stray schema tag', async () => {
+    const [report] = await parseFixture(
+      'parsedmarc/aggregate/ikea.com!example.de!1538690400!1538776800.xml',
+    );
+    assert.ok(report);
+    assert.equal(report.reportId, 'aggr_report_2018_10_05_5bc7e9b4f3e8a');
+    assert.equal(report.records.length, 1);
+    assertWarning(report, /stray <xs:schema> start tag/);
+  });
+});
+
+describe('parseAggregateReport: leniency', () => {
+  it('reads a plain report without warnings', () => {
+    const report = parse(buildReport());
+    assert.deepEqual(report.warnings, []);
+    assert.equal(report.policy.domain, 'example.com');
+    assert.equal(report.period.begin.toISOString(), '2024-10-01T00:00:00.000Z');
+    assert.deepEqual(report.records[0], {
+      sourceIp: '192.0.2.1',
+      count: 2,
+      disposition: 'none',
+      dispositionRaw: 'none',
+      dkim: 'pass',
+      spf: 'fail',
+      reasons: [],
+      headerFrom: 'example.com',
+      envelopeFrom: null,
+      envelopeTo: null,
+      dkimResults: [{ domain: 'example.com', selector: 's1', result: 'pass', humanResult: null }],
+      spfResults: [{ domain: 'example.com', scope: null, result: 'softfail', humanResult: null }],
+    });
+  });
+
+  it('reads enum words in any case', () => {
+    const row = `<source_ip>192.0.2.1</source_ip><count>1</count>
+      <policy_evaluated><disposition>Quarantine</disposition><dkim>PASS</dkim><spf>Fail</spf></policy_evaluated>`;
+    const report = parse(
+      buildReport({
+        policy: '<domain>example.com</domain><adkim>R</adkim><p>Reject</p>',
+        records: record(row),
+      }),
+    );
+    assert.equal(report.records[0]?.disposition, 'quarantine');
+    assert.equal(report.records[0]?.dispositionRaw, 'Quarantine');
+    assert.equal(report.records[0]?.dkim, 'pass');
+    assert.equal(report.policy.adkim, 'r');
+    assert.equal(report.policy.p, 'reject');
+    assertWarning(report, /disposition "Quarantine" was read as "quarantine"/);
+    assertWarning(report, /adkim "R" was read as "r"/);
+  });
+
+  it('maps off-schema auth results', () => {
+    const auth = `<auth_results>
+      <dkim><domain>example.com</domain><result>unknown</result></dkim>
+      <spf><domain>example.com</domain><result>HardFail</result></spf>
+      <spf><domain>example.com</domain><result>softfail</result></spf>
+      <spf><domain>example.com</domain><result>error</result></spf></auth_results>`;
+    const report = parse(buildReport({ records: record(DEFAULT_ROW, auth) }));
+    const results = report.records[0]?.spfResults.map((result) => result.result);
+    assert.deepEqual(results, ['fail', 'softfail', 'permerror']);
+    assert.equal(report.records[0]?.dkimResults[0]?.result, 'temperror');
+    assertWarning(report, /auth_results spf "HardFail" was read as "fail"/);
+    assertWarning(report, /auth_results dkim "unknown" was read as "temperror"/);
+  });
+
+  it('counts an off-schema alignment word as fail', () => {
+    const row = `<source_ip>192.0.2.1</source_ip><count>1</count>
+      <policy_evaluated><disposition>none</disposition><dkim>softfail</dkim><spf>pass</spf></policy_evaluated>`;
+    const report = parse(buildReport({ records: record(row) }));
+    assert.equal(report.records[0]?.dkim, 'fail');
+    assert.equal(report.records[0]?.spf, 'pass');
+    assertWarning(report, /policy_evaluated dkim "softfail" is not pass or fail/);
+  });
+
+  it('skips a UTF-8 byte order mark', () => {
+    const bytes = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(buildReport())]);
+    const report = parse(bytes);
+    assert.equal(report.reportId, 'r-1');
+    assertWarning(report, /UTF-8 byte order mark/);
+  });
+
+  it('decodes a declared ISO-8859-1 document', () => {
+    const xml = buildReport({
+      prolog: '<?xml version="1.0" encoding="ISO-8859-1"?>',
+      metadata: DEFAULT_METADATA.replace('Receiver Example', 'Réseau Exemple'),
+    });
+    const report = parse(Buffer.from(xml, 'latin1'));
+    assert.equal(report.reporter.orgName, 'Réseau Exemple');
+    assertWarning(report, /declares encoding "ISO-8859-1"; it was decoded as windows-1252/);
+  });
+
+  it('decodes windows-1252 quotes', () => {
+    const xml = buildReport({
+      prolog: '<?xml version="1.0" encoding="windows-1252"?>',
+      metadata: DEFAULT_METADATA.replace('Receiver Example', 'Receiver \u0091Example\u0092'),
+    });
+    const report = parse(Buffer.from(xml, 'latin1'));
+    assert.equal(report.reporter.orgName, 'Receiver \u2018Example\u2019');
+  });
+
+  it('decodes UTF-16 with a byte order mark', () => {
+    const xml = buildReport({ prolog: '<?xml version="1.0" encoding="UTF-16"?>' });
+    const report = parse(Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(xml, 'utf16le')]));
+    assert.equal(report.reportId, 'r-1');
+    assertWarning(report, /UTF-16 \(little-endian, with a byte order mark\)/);
+  });
+
+  it('replaces invalid UTF-8 bytes', () => {
+    const xml = Buffer.from(buildReport().replace('Receiver Example', 'Receiver XExample'));
+    xml[xml.indexOf('XExample')] = 0x91;
+    const report = parse(xml);
+    assert.equal(report.reporter.orgName, 'Receiver \ufffdExample');
+    assertWarning(report, /not valid UTF-8/);
+  });
+
+  it('rejects an encoding that cannot be decoded', () => {
+    const xml = buildReport({ prolog: '<?xml version="1.0" encoding="x-klingon"?>' });
+    assertRejects(xml, 'unsupported_format', /encoding "x-klingon"/);
+  });
+
+  it('removes whitespace before the XML declaration', () => {
+    const report = parse(`\r\n  ${buildReport()}`);
+    assert.equal(report.reportId, 'r-1');
+    assertWarning(report, /whitespace before its XML declaration/);
+  });
+
+  it('reads CRLF line endings and padded values', () => {
+    const xml = buildReport({
+      metadata: DEFAULT_METADATA.replace(
+        '<report_id>r-1</report_id>',
+        '<report_id>\r\n  r-1 \r\n</report_id>',
+      ),
+    }).replace(/\n/g, '\r\n');
+    const report = parse(xml);
+    assert.equal(report.reportId, 'r-1');
+    assert.deepEqual(report.warnings, []);
+  });
+
+  it('accepts records missing optional parts', () => {
+    const row =
+      '<source_ip>2001:DB8::1</source_ip><count>5</count><policy_evaluated></policy_evaluated>';
+    const report = parse(buildReport({ records: record(row) }));
+    const entry = report.records[0];
+    assert.equal(entry?.sourceIp, '2001:db8::1');
+    assert.equal(entry?.disposition, 'none');
+    assert.equal(entry?.dkim, 'fail');
+    assert.deepEqual(entry?.dkimResults, []);
+    assertWarning(report, /policy_evaluated has no disposition/);
+    assertWarning(report, /policy_evaluated dkim is missing; it was counted as "fail"/);
+  });
+
+  it('falls back to the policy domain without header_from', () => {
+    const report = parse(
+      buildReport({ records: record(DEFAULT_ROW, '<identifiers></identifiers>') }),
+    );
+    assert.equal(report.records[0]?.headerFrom, 'example.com');
+    assertWarning(report, /no header_from; the policy domain "example.com" was used/);
+  });
+
+  it('keeps a period longer than a day', () => {
+    const metadata = DEFAULT_METADATA.replace('<end>1727827199</end>', '<end>1728000000</end>');
+    const report = parse(buildReport({ metadata }));
+    assert.equal(report.period.end.toISOString(), '2024-10-04T00:00:00.000Z');
+    assertWarning(report, /covers 72\.0 hours, more than the 24 hours/);
+  });
+
+  it('swaps a reversed period', () => {
+    const metadata = DEFAULT_METADATA.replace(
+      '<begin>1727740800</begin><end>1727827199</end>',
+      '<begin>1727827199</begin><end>1727740800</end>',
+    );
+    const report = parse(buildReport({ metadata }));
+    assert.equal(report.period.begin.toISOString(), '2024-10-01T00:00:00.000Z');
+    assertWarning(report, /begin is after its end; the two were swapped/);
+  });
+
+  it('skips unreadable records and keeps the rest', () => {
+    const records = [
+      record('<count>3</count>'),
+      record('<source_ip>192.0.2.7</source_ip><count>many</count>'),
+      record('<source_ip>not-an-ip</source_ip><count>1</count>'),
+      DEFAULT_RECORD,
+    ].join('\n');
+    const report = parse(buildReport({ records }));
+    assert.equal(report.records.length, 1);
+    assert.equal(report.records[0]?.sourceIp, '192.0.2.1');
+    assertWarning(report, /^Record 1: the record has no source_ip, so it was skipped/);
+    assertWarning(
+      report,
+      /^Record 2: count "many" is not a whole number, so the record was skipped/,
+    );
+    assertWarning(report, /^Record 3: source_ip "not-an-ip" is not an IP address/);
+  });
+
+  it('merges one warning across records', () => {
+    const row = `<source_ip>192.0.2.1</source_ip><count>1</count>
+      <policy_evaluated><disposition>None</disposition><dkim>pass</dkim><spf>pass</spf></policy_evaluated>`;
+    const report = parse(
+      buildReport({ records: [record(row), record(row), record(row)].join('') }),
+    );
+    assert.deepEqual(report.warnings, [
+      'Record 1 and 2 more: disposition "None" was read as "none".',
+    ]);
+  });
+
+  it('names the reporter by its email when org_name is empty', () => {
+    const metadata = DEFAULT_METADATA.replace('Receiver Example', '').replace(
+      'dmarc@receiver.example',
+      '&lt;dmarc@Receiver.Example&gt;',
+    );
+    const report = parse(buildReport({ metadata }));
+    assert.equal(report.reporter.orgName, 'receiver.example');
+    assert.equal(report.reporter.email, 'dmarc@Receiver.Example');
+    assertWarning(report, /wrapped in angle brackets/);
+  });
+
+  it('reads DMARCbis fields in the 2.0 namespace', () => {
+    const report = parse(
+      buildReport({
+        open: '<feedback xmlns="urn:ietf:params:xml:ns:dmarc-2.0">',
+        metadata: `${DEFAULT_METADATA}<generator>Receiver 2.1</generator>`,
+        policy: `<domain>example.com</domain><discovery_method>treewalk</discovery_method>
+          <p>reject</p><np>quarantine</np><testing>y</testing>`,
+        records: record(
+          DEFAULT_ROW,
+          `<auth_results><spf><domain>example.com</domain><result>fail</result>
+           <human_result>no matching mechanism</human_result></spf></auth_results>`,
+        ),
+      }),
+    );
+    assert.equal(report.schema, 'dmarcbis');
+    assert.equal(report.reporter.generator, 'Receiver 2.1');
+    assert.equal(report.policy.np, 'quarantine');
+    assert.equal(report.policy.testing, 'y');
+    assert.equal(report.policy.discoveryMethod, 'treewalk');
+    assert.equal(report.records[0]?.spfResults[0]?.humanResult, 'no matching mechanism');
+  });
+
+  it('recognises DMARCbis by its fields alone', () => {
+    const report = parse(buildReport({ policy: `${DEFAULT_POLICY}<np>reject</np>` }));
+    assert.equal(report.schema, 'dmarcbis');
+    assert.equal(parse(buildReport()).schema, 'rfc7489');
+  });
+
+  it('reads prefixed elements by local name', () => {
+    const xml = buildReport()
+      .replace(/<(\/?)([a-z_]+)/g, '<$1d:$2')
+      .replace('<d:feedback>', '<d:feedback xmlns:d="http://dmarc.org/dmarc-xml/0.1">');
+    const report = parse(xml);
+    assert.equal(report.schema, 'rfc7489');
+    assert.equal(report.reportId, 'r-1');
+    assert.equal(report.records[0]?.count, 2);
+  });
+
+  it('ignores extensions and notes unknown elements', () => {
+    const rest = `<auth_results></auth_results><ext:arc xmlns:ext="urn:example:arc">pass</ext:arc>`;
+    const report = parse(
+      buildReport({
+        policy: `${DEFAULT_POLICY}<policy_override>none</policy_override>`,
+        records: `<extension><anything>1</anything></extension>${record(DEFAULT_ROW, rest)}`,
+      }),
+    );
+    assert.equal(report.records.length, 1);
+    assert.deepEqual(report.warnings, [
+      'Elements that are not part of the DMARC report format were ignored: policy_override.',
+    ]);
+  });
+
+  it('keeps report_metadata errors', () => {
+    const metadata = `${DEFAULT_METADATA}<error>sp tag invalid</error><error> </error>`;
+    assert.deepEqual(parse(buildReport({ metadata })).errors, ['sp tag invalid']);
+  });
+
+  it('drops an out-of-range pct', () => {
+    const report = parse(buildReport({ policy: DEFAULT_POLICY.replace('100', '150') }));
+    assert.equal(report.policy.pct, null);
+    assertWarning(report, /pct "150" is not a whole number from 0 to 100/);
+  });
+});
+
+describe('parseAggregateReport: hostile and broken input', () => {
+  it('rejects billion laughs before expanding', () => {
+    const entities = Array.from(
+      { length: 9 },
+      (_, level) => `<!ENTITY lol${level + 1} "${`&lol${level};`.repeat(10)}">`,
+    ).join('\n');
+    const xml = `<?xml version="1.0"?>
+<!DOCTYPE feedback [<!ENTITY lol0 "lol">
+${entities}]>
+<feedback><report_metadata><org_name>&lol9;</org_name></report_metadata></feedback>`;
+    assertRejects(xml, 'doctype_forbidden', /DOCTYPE declaration \(line \d+\)/);
+  });
+
+  it('rejects an external entity', () => {
+    const xml = `<?xml version="1.0"?>
+<!DOCTYPE feedback [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<feedback><report_metadata><org_name>&xxe;</org_name></report_metadata></feedback>`;
+    assertRejects(xml, 'doctype_forbidden', /DOCTYPE/);
+  });
+
+  it('rejects a parameter entity', () => {
+    const xml = `<!DOCTYPE feedback [<!ENTITY % remote SYSTEM "http://127.0.0.1:9/x.dtd"> %remote;]>
+<feedback/>`;
+    assertRejects(xml, 'doctype_forbidden', /DOCTYPE/);
+  });
+
+  it('rejects an external DTD reference', () => {
+    const xml = buildReport().replace(
+      '<feedback>',
+      '<!DOCTYPE feedback SYSTEM "feedback.dtd">\n<feedback>',
+    );
+    assertRejects(xml, 'doctype_forbidden', /DOCTYPE/);
+  });
+
+  it('rejects an entity reference without a DOCTYPE', () => {
+    const xml = buildReport({ metadata: DEFAULT_METADATA.replace('Receiver Example', '&xxe;') });
+    assertRejects(xml, 'not_well_formed', /line 3, column \d+: undefined entity/);
+  });
+
+  it('reads many character references', () => {
+    const name = '&#65;'.repeat(10_000);
+    const report = parse(
+      buildReport({ metadata: DEFAULT_METADATA.replace('Receiver Example', name) }),
+    );
+    assert.equal(report.reporter.orgName, 'A'.repeat(10_000));
+  });
+
+  it('rejects a field longer than 64 KiB', () => {
+    const name = 'x'.repeat(70_000);
+    const xml = buildReport({ metadata: DEFAULT_METADATA.replace('Receiver Example', name) });
+    assertRejects(
+      xml,
+      'invalid_report',
+      /<report_metadata\/org_name> .* more than 65536 characters/,
+    );
+  });
+
+  it('rejects 10,000-deep nesting', () => {
+    const xml = `<feedback>${'<a>'.repeat(10_000)}${'</a>'.repeat(10_000)}</feedback>`;
+    assertRejects(xml, 'invalid_report', /nest more than 32 levels/);
+  });
+
+  it('rejects 100,000 attributes', () => {
+    const attributes = Array.from({ length: 100_000 }, (_, index) => `a${index}="1"`).join(' ');
+    assertRejects(`<feedback ${attributes}/>`, 'invalid_report', /100000 attributes/);
+  });
+
+  it('never fetches XInclude', () => {
+    const xinclude =
+      '<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="file:///etc/passwd"/>';
+    const report = parse(buildReport({ metadata: `${DEFAULT_METADATA}${xinclude}` }));
+    assert.equal(report.reporter.orgName, 'Receiver Example');
+    assert.ok(!JSON.stringify(report).includes('root:'));
+  });
+
+  it('rejects truncated XML with its line', () => {
+    const xml = buildReport();
+    assertRejects(
+      xml.slice(0, xml.indexOf('</policy_published>')),
+      'not_well_formed',
+      /ends at line \d+ before <\w+> is closed/,
+    );
+  });
+
+  it('rejects mismatched tags with the line', () => {
+    assertRejects(
+      fixture('dmarc_report_reader/malformed.xml'),
+      'not_well_formed',
+      /at line 9, column \d+: unexpected close tag/,
+    );
+  });
+
+  it('rejects an empty document', () => {
+    assertRejects(Buffer.alloc(0), 'empty', /empty/);
+  });
+
+  it('rejects another XML document', () => {
+    assertRejects(
+      fixture('dmarc_report_reader/non-dmarc.xml'),
+      'not_a_dmarc_report',
+      /root element is <root>/,
+    );
+  });
+
+  it('rejects text that is not XML', () => {
+    assertRejects('this is not xml', 'not_well_formed', /not well-formed at line 1/);
+  });
+
+  for (const [element, metadata, policy] of [
+    ['report_id', DEFAULT_METADATA.replace('<report_id>r-1</report_id>', ''), DEFAULT_POLICY],
+    [
+      'org_name',
+      DEFAULT_METADATA.replace('<org_name>Receiver Example</org_name>', ''),
+      DEFAULT_POLICY,
+    ],
+    ['date_range', DEFAULT_METADATA.replace(/<date_range>.*<\/date_range>/, ''), DEFAULT_POLICY],
+    ['begin', DEFAULT_METADATA.replace('<begin>1727740800</begin>', ''), DEFAULT_POLICY],
+    ['domain', DEFAULT_METADATA, DEFAULT_POLICY.replace('<domain>Example.COM</domain>', '')],
+  ] as const) {
+    it(`rejects a report without ${element}`, () => {
+      assertRejects(
+        buildReport({ metadata, policy }),
+        'invalid_report',
+        new RegExp(`no <${element}> element`),
+      );
+    });
+  }
+
+  it('rejects an empty report_id', () => {
+    const metadata = DEFAULT_METADATA.replace(
+      '<report_id>r-1</report_id>',
+      '<report_id> </report_id>',
+    );
+    assertRejects(buildReport({ metadata }), 'invalid_report', /empty <report_id>/);
+  });
+
+  it('rejects a date that is not epoch seconds', () => {
+    const metadata = DEFAULT_METADATA.replace('1727740800', '2024-10-01');
+    assertRejects(
+      buildReport({ metadata }),
+      'invalid_report',
+      /date_range begin "2024-10-01" is not a number/,
+    );
+  });
+
+  it('rejects more records than maxRecords', () => {
+    const xml = buildReport({ records: DEFAULT_RECORD.repeat(3) });
+    assert.throws(
+      () => parseAggregateReport(Buffer.from(xml), { maxRecords: 2 }),
+      (error: unknown) => error instanceof ReportInputError && error.code === 'too_large',
+    );
+    assert.equal(parseAggregateReport(Buffer.from(xml), { maxRecords: 3 }).records.length, 3);
+  });
+
+  it('rejects a document over maxDocumentBytes', () => {
+    assert.throws(
+      () => parseAggregateReport(Buffer.from(buildReport()), { maxDocumentBytes: 100 }),
+      (error: unknown) => error instanceof ReportInputError && error.code === 'too_large',
+    );
+  });
+});
