@@ -260,7 +260,8 @@ class AggregateReportReader {
     const isExtension = IGNORED.has(path) || tag.name.includes(':');
     if (parent.known && !known && !isExtension) this.noteUnknown(name);
     this.stack.push({ path, known });
-    this.report.seen.add(path);
+    // Only known paths are kept, so that a flood of invented element names costs no memory.
+    if (known) this.report.seen.add(path);
     if (DMARCBIS_FIELDS.has(path)) this.report.dmarcbisFields.add(name);
 
     this.startContainer(path);

@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import zlib from 'node:zlib';
 
 import { buildZip, deflateZerosBomb, gzipHeaderWith } from './container-test-archives.ts';
+import { parseAggregateReport } from './aggregate-parser.ts';
 import { extractDocuments } from './containers.ts';
 import { ReportInputError, type ReportInputErrorCode } from './report-input-error.ts';
 
@@ -334,5 +335,41 @@ describe('extractDocuments: bombs and nesting', () => {
     for (let level = 0; level < 6; level += 1)
       archive = buildZip([{ name: `level${level}.zip`, data: archive }]);
     await rejects(archive, 'nesting_too_deep', /more than 3 containers deep/);
+  });
+});
+
+describe('extractDocuments with parseAggregateReport: mutated input', () => {
+  it('raises only ReportInputError', async () => {
+    const sources = [
+      REPORT,
+      zlib.gzipSync(REPORT),
+      fixture('dmarc_report_reader/multi-report.zip'),
+      fixture('mail-auth/dmarc-feedback/101.eml'),
+      fixture('dmarc_aggregate_parser/sample-data/dmarc.xml'),
+    ];
+    // A fixed linear congruential generator keeps the cases the same on every run.
+    let state = 20241001;
+    const random = () => {
+      state = (state * 1103515245 + 12345) & 0x7fffffff;
+      return state / 0x7fffffff;
+    };
+
+    const unexpected: string[] = [];
+    for (let round = 0; round < 400; round += 1) {
+      const input = Buffer.from(sources[round % sources.length] as Buffer);
+      const edits = 1 + Math.floor(random() * 6);
+      for (let edit = 0; edit < edits; edit += 1) {
+        input[Math.floor(random() * input.length)] = Math.floor(random() * 256);
+      }
+      const cut = round % 10 === 0 ? Math.floor(random() * input.length) : input.length;
+      try {
+        const documents = await extractDocuments(input.subarray(0, cut));
+        for (const document of documents) parseAggregateReport(document.bytes);
+      } catch (error) {
+        if (!(error instanceof ReportInputError))
+          unexpected.push(`round ${round}: ${String(error)}`);
+      }
+    }
+    assert.deepEqual(unexpected, []);
   });
 });
