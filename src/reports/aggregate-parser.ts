@@ -410,6 +410,8 @@ class AggregateReportReader {
   }
 }
 
+// NOTE: broken XML is rejected, never repaired. A report with an unescaped "<" or "&" in a value
+// (seen from Veeam) fails here, where parsedmarc re-parses it in lxml's recovery mode.
 function notWellFormed(
   parser: SaxesParser<{ xmlns: false }>,
   error: Error,
