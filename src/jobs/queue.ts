@@ -1,0 +1,119 @@
+import { fromPglite, PgBoss, type Job, type QueuePolicy } from 'pg-boss';
+import type { Logger } from 'pino';
+import type { Database, Transaction } from '../db/database.ts';
+
+/** A queue and its retry policy, declared by the feature that owns the work. */
+export interface QueueDefinition {
+  name: string;
+  /**
+   * 'stately' keeps at most one queued and one running job per singleton key, which coalesces
+   * bursts of the same absolute update into one or two runs.
+   */
+  policy: QueuePolicy;
+  retryLimit: number;
+  /** First retry delay in seconds; doubled with jitter on each retry. */
+  retryDelaySeconds: number;
+  retryDelayMaxSeconds: number;
+  /** How long one run may take before pg-boss treats the worker as gone and retries. */
+  expireInSeconds: number;
+}
+
+export type JobHandler<Data> = (data: Data, job: Job<Data>) => Promise<void>;
+
+export interface EnqueueOptions {
+  /** Enqueue inside this transaction: the job exists only if the transaction commits. */
+  tx?: Transaction;
+  singletonKey?: string;
+  /** Higher runs first. */
+  priority?: number;
+}
+
+/** The durable job queue on the service's own database, PostgreSQL or PGlite, via pg-boss. */
+export class JobQueue {
+  private readonly boss: PgBoss;
+  private readonly definitions = new Map<string, QueueDefinition>();
+  private started = false;
+
+  constructor(
+    db: Database,
+    private readonly logger: Logger,
+  ) {
+    this.boss = db.pglite
+      ? new PgBoss({ db: fromPglite(db.pglite), backend: 'pglite', schema: 'pgboss' })
+      : new PgBoss({
+          connectionString: db.connectionString!,
+          schema: 'pgboss',
+          max: 4,
+          useListenNotify: true,
+          application_name: 'dmarcdesk-jobs',
+        });
+    this.boss.on('error', (error) => this.logger.error({ err: error }, 'job queue error'));
+    this.boss.on('warning', (warning) => this.logger.warn({ warning }, 'job queue warning'));
+  }
+
+  /** Install pg-boss's schema if needed and create every declared queue. */
+  async start(definitions: QueueDefinition[]): Promise<void> {
+    await this.boss.start();
+    this.started = true;
+    for (const definition of definitions) {
+      this.definitions.set(definition.name, definition);
+      await this.boss.createQueue(definition.name, {
+        policy: definition.policy,
+        retryLimit: definition.retryLimit,
+        retryDelay: definition.retryDelaySeconds,
+        retryBackoff: true,
+        retryDelayMax: definition.retryDelayMaxSeconds,
+        expireInSeconds: definition.expireInSeconds,
+        notify: true,
+      });
+    }
+  }
+
+  async enqueue(name: string, data: object, options: EnqueueOptions = {}): Promise<string | null> {
+    if (!this.definitions.has(name)) throw new Error(`Queue "${name}" was not declared at start.`);
+    return this.boss.send(name, data, {
+      ...(options.tx ? { db: options.tx.jobSql } : {}),
+      ...(options.singletonKey ? { singletonKey: options.singletonKey } : {}),
+      ...(options.priority !== undefined ? { priority: options.priority } : {}),
+    });
+  }
+
+  /**
+   * Run `handler` for each job of `name`. A handler that throws fails that attempt; pg-boss
+   * retries it with backoff until the queue's retry limit.
+   */
+  async work<Data extends object>(
+    name: string,
+    handler: JobHandler<Data>,
+    options: { pollingIntervalSeconds?: number } = {},
+  ): Promise<void> {
+    await this.boss.work<Data>(
+      name,
+      { batchSize: 1, pollingIntervalSeconds: options.pollingIntervalSeconds ?? 1 },
+      async (jobs) => {
+        for (const job of jobs) {
+          const log = this.logger.child({ queue: name, jobId: job.id, attempt: job.retryCount + 1 });
+          try {
+            await handler(job.data, job);
+            log.debug('job completed');
+          } catch (error) {
+            log.warn({ err: error }, 'job attempt failed');
+            throw error;
+          }
+        }
+      },
+    );
+  }
+
+  /** Jobs of `name` not yet completed, failed or cancelled. */
+  async pendingCount(name: string): Promise<number> {
+    const stats = await this.boss.getQueue(name);
+    return stats ? stats.queuedCount + stats.activeCount : 0;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    await this.boss.stop({ graceful: true, timeout: 10_000 });
+  }
+}
