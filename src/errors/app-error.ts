@@ -13,6 +13,7 @@ export const ERROR_STATUS = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   report_rejected: 422,
+  halopsa_connection_failed: 422,
   halopsa_request_failed: 502,
   internal: 500,
 } as const;

@@ -189,6 +189,33 @@ export class HaloPsaClient {
     return { clientCount: page.recordCount };
   }
 
+  /**
+   * Reads one row of each resource an integration reads (customers, items, licences, tickets),
+   * so that a missing read permission is found when connecting rather than on the first sync.
+   * HaloPSA's write permissions cannot be probed without writing.
+   *
+   * @throws HaloPsaError permission_missing naming the first permission that is denied.
+   */
+  async checkReadAccess(): Promise<void> {
+    const probes: [string, string, RecordSchema, string][] = [
+      ['Client', 'clients', clientSchema, 'client'],
+      ['Item', 'items', itemSchema, 'item'],
+      ['SoftwareLicence', 'licences', licenceSchema, 'licence'],
+      ['Tickets', 'tickets', ticketSchema, 'ticket'],
+    ];
+    for (const [resourcePath, listKey, schema, label] of probes) {
+      await this.#transport.call(
+        {
+          method: 'GET',
+          resourcePath,
+          query: { pageinate: true, page_size: 1, page_no: 1 },
+          notFoundCode: 'not_halopsa',
+        },
+        (body, context) => readPage(body, listKey, this.#rowParser(schema, label, context), context),
+      );
+    }
+  }
+
   /** Lists customers, active only unless includeInactive is set. */
   async listClients(
     options: { search?: string; includeInactive?: boolean } = {},

@@ -1,0 +1,48 @@
+import type { Queryable } from '../db/database.ts';
+import type { ConnectionService, ConnectionView } from './connection.ts';
+import { listMappings } from './mappings.ts';
+import { listTicketRules } from './ticket-rules.ts';
+
+export interface IntegrationSummary {
+  connection: ConnectionView | null;
+  customers: { mapped: number; synced: number; pending: number; failed: number };
+  alerts: {
+    /** Alert kinds that at least one customer sends to HaloPSA. */
+    enabledKinds: ('dns' | 'threshold' | 'forensic')[];
+    perCustomer: { customerId: string; dns: number; threshold: number; forensic: number }[];
+  };
+}
+
+/** The three status cards of the integration summary: connection, customers, alerts. */
+export async function buildSummary(
+  db: Queryable,
+  connections: ConnectionService,
+  accountId: string,
+): Promise<IntegrationSummary> {
+  const [connection, mappings, rules] = await Promise.all([
+    connections.get(accountId),
+    listMappings(db, accountId),
+    listTicketRules(db, accountId),
+  ]);
+
+  const perCustomer = rules.map((rule) => ({
+    customerId: rule.customerId,
+    dns: rule.dnsDomainIds.length,
+    threshold: rule.thresholdDomainIds.length + rule.thresholdGroupIds.length,
+    forensic: rule.forensicDomainIds.length,
+  }));
+  const enabledKinds = (['dns', 'threshold', 'forensic'] as const).filter((kind) =>
+    perCustomer.some((counts) => counts[kind] > 0),
+  );
+
+  return {
+    connection,
+    customers: {
+      mapped: mappings.length,
+      synced: mappings.filter((mapping) => mapping.syncError === null && mapping.syncedCount === mapping.billableDomains).length,
+      pending: mappings.filter((mapping) => mapping.syncError === null && mapping.syncedCount !== mapping.billableDomains).length,
+      failed: mappings.filter((mapping) => mapping.syncError !== null).length,
+    },
+    alerts: { enabledKinds, perCustomer },
+  };
+}
