@@ -18,7 +18,6 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
     bodyLimit: options.bodyLimit,
-    disableRequestLogging: false,
     trustProxy: false,
   });
   app.decorateRequest('auth', null);

@@ -1,0 +1,108 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { evaluateThresholdForReport } from './alerts/threshold-evaluation.ts';
+import { AlertService } from './alerts/alert-service.ts';
+import { alertRoutes } from './alerts/routes.ts';
+import type { Config } from './config/config.ts';
+import { openDatabase, type Database } from './db/database.ts';
+import { migrate } from './db/migrate.ts';
+import { buildServer } from './http/server.ts';
+import { ConnectionService } from './integration/connection.ts';
+import { INTEGRATION_QUEUES, LICENCE_SYNC_QUEUE, TICKET_CREATE_QUEUE, type LicenceSyncJob, type TicketCreateJob } from './integration/jobs.ts';
+import { LicenceSync } from './integration/licence-sync.ts';
+import { integrationRoutes } from './integration/routes.ts';
+import { SecretBox } from './integration/secret-box.ts';
+import { resolveSecretKey } from './integration/secret-key.ts';
+import { TicketDispatch } from './integration/ticket-dispatch.ts';
+import { JobQueue } from './jobs/queue.ts';
+import { DomainService } from './platform/domains.ts';
+import { platformRoutes } from './platform/routes.ts';
+import { ReportIngestService } from './reports/ingest.ts';
+import { reportRoutes } from './reports/routes.ts';
+
+export interface App {
+  config: Config;
+  db: Database;
+  queue: JobQueue;
+  server: FastifyInstance;
+  domains: DomainService;
+  reports: ReportIngestService;
+  connections: ConnectionService;
+  /** Stop accepting requests, let running jobs finish, close the database. */
+  close(): Promise<void>;
+}
+
+/**
+ * Wire the service together: database and migrations, job queue and workers, feature services
+ * and their listeners, and the HTTP server (not yet listening).
+ */
+export async function createApp(config: Config, logger: Logger, options: { inMemoryDatabase?: boolean } = {}): Promise<App> {
+  const db = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    logger,
+    ...(options.inMemoryDatabase ? { inMemory: true } : {}),
+  });
+  try {
+    await migrate(db, logger);
+    const queue = new JobQueue(db, logger.child({ component: 'jobs' }));
+    await queue.start(INTEGRATION_QUEUES);
+
+    const secrets = new SecretBox(resolveSecretKey(config.secretKey, config.dataDir, logger));
+    const connections = new ConnectionService({
+      db,
+      secrets,
+      logger: logger.child({ component: 'halopsa' }),
+      allowedHosts: config.halopsaAllowedHosts,
+      timeoutMs: config.halopsaTimeoutMs,
+    });
+    const licences = new LicenceSync(db, queue, connections, logger.child({ component: 'licence-sync' }));
+    const tickets = new TicketDispatch(db, queue, connections, config.publicUrl, logger.child({ component: 'tickets' }));
+
+    const domains = new DomainService(db);
+    domains.onBillableDomainsChanged((tx, change) => licences.enqueueInTransaction(tx, change.accountId, change.customerId));
+
+    const alerts = new AlertService();
+    alerts.onAlertCreated((tx, alert) => tickets.route(tx, alert));
+
+    const reports = new ReportIngestService(db, logger.child({ component: 'reports' }), {
+      maxInputBytes: config.maxUploadBytes,
+    });
+    reports.onAggregateReportStored(evaluateThresholdForReport(alerts, logger.child({ component: 'alerts' })));
+
+    if (config.runWorkers) {
+      await queue.work<LicenceSyncJob>(LICENCE_SYNC_QUEUE, (data) => licences.run(data));
+      await queue.work<TicketCreateJob>(TICKET_CREATE_QUEUE, (data, job) => tickets.run(data, job));
+    }
+
+    const server = await buildServer({
+      db,
+      logger,
+      bodyLimit: config.maxUploadBytes,
+      apiRoutes: [
+        platformRoutes({ db, domains }),
+        reportRoutes({ db, ingest: reports }),
+        alertRoutes({ db }),
+        integrationRoutes({ db, connections, licences }),
+      ],
+    });
+
+    return {
+      config,
+      db,
+      queue,
+      server,
+      domains,
+      reports,
+      connections,
+      async close() {
+        await server.close();
+        await queue.stop();
+        await db.close();
+      },
+    };
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+}

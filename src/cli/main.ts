@@ -1,0 +1,138 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { createApiToken } from '../auth/api-tokens.ts';
+import { ConfigError, loadConfig } from '../config/config.ts';
+import { openDatabase } from '../db/database.ts';
+import { migrate } from '../db/migrate.ts';
+import { createLogger } from '../logging.ts';
+import { createAccount, listAccounts } from '../platform/accounts.ts';
+import { ApiClient, CliError } from './api-client.ts';
+
+const USAGE = `Usage: dmarcdesk <command> [options]
+
+Commands that open the database directly (stop the service first when it runs on PGlite):
+  account create --name NAME [--halopsa]   create an MSSP account and print its first API token
+  account list                             list MSSP accounts
+  token create --account ID [--name NAME]  create another API token for an account
+
+Commands that call a running service (--url and --token, or DMARCDESK_URL and DMARCDESK_TOKEN):
+  customer list                            list customer accounts
+  customer create --name NAME              create a customer account
+  domain list [--customer ID]              list domains
+  domain add --customer ID --name DOMAIN [--status active|pending|paused]
+  domain status --id ID --status STATUS    change a domain's status
+  domain remove --id ID                    stop monitoring a domain
+  threshold set --domain ID --max-failed N alert when more than N messages fail DMARC in a report
+  report upload FILE                       upload an aggregate report (XML, gzip or zip)
+  alert list                               list recent alerts
+  halopsa status                           show the HaloPSA integration summary
+`;
+
+const OPTIONS = {
+  name: { type: 'string' },
+  account: { type: 'string' },
+  customer: { type: 'string' },
+  domain: { type: 'string' },
+  id: { type: 'string' },
+  status: { type: 'string' },
+  'max-failed': { type: 'string' },
+  halopsa: { type: 'boolean' },
+  url: { type: 'string' },
+  token: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+function required(values: Values, name: keyof Values): string {
+  const value = values[name];
+  if (typeof value !== 'string' || value.length === 0) throw new CliError(`The option --${String(name)} is required for this command.`);
+  return value;
+}
+
+function print(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+async function withDatabase<T>(work: (db: Awaited<ReturnType<typeof openDatabase>>) => Promise<T>): Promise<T> {
+  const config = loadConfig(process.env);
+  const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
+  try {
+    await migrate(db, logger);
+    return await work(db);
+  } finally {
+    await db.close();
+  }
+}
+
+async function run(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  const [noun, verb, ...rest] = positionals;
+  if (values.help || !noun) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const command = `${noun} ${verb ?? ''}`.trim();
+  const api = () => new ApiClient(values.url ?? process.env.DMARCDESK_URL, values.token ?? process.env.DMARCDESK_TOKEN);
+
+  switch (command) {
+    case 'account create':
+      return withDatabase(async (db) => {
+        const account = await createAccount(db, { name: required(values, 'name'), halopsaIntegrationEnabled: values.halopsa ?? false });
+        const token = await createApiToken(db, account.id, 'first token');
+        print({ account, apiToken: token.token, note: 'The API token is shown once; store it now.' });
+      });
+    case 'account list':
+      return withDatabase(async (db) => print({ accounts: await listAccounts(db) }));
+    case 'token create':
+      return withDatabase(async (db) => {
+        const token = await createApiToken(db, required(values, 'account'), values.name ?? 'cli token');
+        print({ tokenId: token.id, apiToken: token.token, note: 'The API token is shown once; store it now.' });
+      });
+    case 'customer list':
+      return print(await api().get('/customers'));
+    case 'customer create':
+      return print(await api().send('POST', '/customers', { name: required(values, 'name') }));
+    case 'domain list':
+      return print(await api().get(values.customer ? `/domains?customerId=${encodeURIComponent(values.customer)}` : '/domains'));
+    case 'domain add':
+      return print(
+        await api().send('POST', `/customers/${encodeURIComponent(required(values, 'customer'))}/domains`, {
+          name: required(values, 'name'),
+          ...(values.status ? { status: values.status } : {}),
+        }),
+      );
+    case 'domain status':
+      return print(await api().send('PATCH', `/domains/${encodeURIComponent(required(values, 'id'))}`, { status: required(values, 'status') }));
+    case 'domain remove':
+      await api().send('DELETE', `/domains/${encodeURIComponent(required(values, 'id'))}`);
+      return print({ removed: values.id });
+    case 'threshold set': {
+      const maxFailed = Number(required(values, 'max-failed'));
+      if (!Number.isInteger(maxFailed) || maxFailed < 0) throw new CliError('--max-failed must be a whole number, 0 or more.');
+      return print(await api().send('PUT', `/domains/${encodeURIComponent(required(values, 'domain'))}/threshold`, { maxFailedMessages: maxFailed }));
+    }
+    case 'report upload': {
+      const file = rest[0];
+      if (!file) throw new CliError('Give the report file to upload: dmarcdesk report upload FILE.');
+      return print(await api().upload('/reports', readFileSync(file)));
+    }
+    case 'alert list':
+      return print(await api().get('/alerts'));
+    case 'halopsa status':
+      return print(await api().get('/integrations/halopsa'));
+    default:
+      throw new CliError(`Unknown command "${command}". Run dmarcdesk --help for the list of commands.`);
+  }
+}
+
+run(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof CliError || error instanceof ConfigError) {
+    process.stderr.write(`${error.message}\n`);
+    process.exit(2);
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`dmarcdesk: ${message}\n`);
+  process.exit(1);
+});
