@@ -11,6 +11,9 @@ import { createAccount } from '../src/platform/accounts.ts';
 import { createCustomer } from '../src/platform/customers.ts';
 import { setThresholdRule } from '../src/alerts/threshold-rules.ts';
 
+// The policy domain of test/fixtures/reports/e2e-failing-report.xml.
+const DEMO_REPORT_DOMAIN = 'stalw.art';
+
 const { values } = parseArgs({
   options: {
     port: { type: 'string', default: '8080' },
@@ -43,7 +46,7 @@ const { token } = await createApiToken(app.db, account.id, 'demo');
 const customers = [
   { name: 'Acme Dental', domains: ['acme-dental.example', 'acmedental-mail.example'] },
   { name: 'Bergen Logistics', domains: ['bergen-logistics.example'] },
-  { name: 'Sample Reports Ltd', domains: [DEMO_REPORT_DOMAIN()] },
+  { name: 'Sample Reports Ltd', domains: [DEMO_REPORT_DOMAIN] },
 ];
 for (const entry of customers) {
   const customer = await createCustomer(app.db, account.id, entry.name);
@@ -76,8 +79,3 @@ async function stop(): Promise<void> {
 }
 process.on('SIGINT', () => void stop());
 process.on('SIGTERM', () => void stop());
-
-/** The policy domain of test/fixtures/reports/e2e-failing-report.xml. */
-function DEMO_REPORT_DOMAIN(): string {
-  return 'stalw.art';
-}

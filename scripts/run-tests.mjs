@@ -21,7 +21,10 @@ function collect(dir) {
   });
 }
 
-const files = roots.flatMap(collect).filter((file) => !filter || file.includes(filter)).sort();
+const files = roots
+  .flatMap(collect)
+  .filter((file) => !filter || file.includes(filter))
+  .sort();
 if (files.length === 0) {
   console.error(`No test files found${filter ? ` matching "${filter}"` : ''}.`);
   process.exit(1);

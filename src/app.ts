@@ -8,7 +8,13 @@ import { openDatabase, type Database } from './db/database.ts';
 import { migrate } from './db/migrate.ts';
 import { buildServer } from './http/server.ts';
 import { ConnectionService } from './integration/connection.ts';
-import { INTEGRATION_QUEUES, LICENCE_SYNC_QUEUE, TICKET_CREATE_QUEUE, type LicenceSyncJob, type TicketCreateJob } from './integration/jobs.ts';
+import {
+  INTEGRATION_QUEUES,
+  LICENCE_SYNC_QUEUE,
+  TICKET_CREATE_QUEUE,
+  type LicenceSyncJob,
+  type TicketCreateJob,
+} from './integration/jobs.ts';
 import { LicenceSync } from './integration/licence-sync.ts';
 import { integrationRoutes } from './integration/routes.ts';
 import { SecretBox } from './integration/secret-box.ts';
@@ -36,7 +42,11 @@ export interface App {
  * Wire the service together: database and migrations, job queue and workers, feature services
  * and their listeners, and the HTTP server (not yet listening).
  */
-export async function createApp(config: Config, logger: Logger, options: { inMemoryDatabase?: boolean } = {}): Promise<App> {
+export async function createApp(
+  config: Config,
+  logger: Logger,
+  options: { inMemoryDatabase?: boolean } = {},
+): Promise<App> {
   const db = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
@@ -56,11 +66,24 @@ export async function createApp(config: Config, logger: Logger, options: { inMem
       allowedHosts: config.halopsaAllowedHosts,
       timeoutMs: config.halopsaTimeoutMs,
     });
-    const licences = new LicenceSync(db, queue, connections, logger.child({ component: 'licence-sync' }));
-    const tickets = new TicketDispatch(db, queue, connections, config.publicUrl, logger.child({ component: 'tickets' }));
+    const licences = new LicenceSync(
+      db,
+      queue,
+      connections,
+      logger.child({ component: 'licence-sync' }),
+    );
+    const tickets = new TicketDispatch(
+      db,
+      queue,
+      connections,
+      config.publicUrl,
+      logger.child({ component: 'tickets' }),
+    );
 
     const domains = new DomainService(db);
-    domains.onBillableDomainsChanged((tx, change) => licences.enqueueInTransaction(tx, change.accountId, change.customerId));
+    domains.onBillableDomainsChanged((tx, change) =>
+      licences.enqueueInTransaction(tx, change.accountId, change.customerId),
+    );
 
     const alerts = new AlertService();
     alerts.onAlertCreated((tx, alert) => tickets.route(tx, alert));
@@ -68,7 +91,9 @@ export async function createApp(config: Config, logger: Logger, options: { inMem
     const reports = new ReportIngestService(db, logger.child({ component: 'reports' }), {
       maxInputBytes: config.maxUploadBytes,
     });
-    reports.onAggregateReportStored(evaluateThresholdForReport(alerts, logger.child({ component: 'alerts' })));
+    reports.onAggregateReportStored(
+      evaluateThresholdForReport(alerts, logger.child({ component: 'alerts' })),
+    );
 
     if (config.runWorkers) {
       await queue.work<LicenceSyncJob>(LICENCE_SYNC_QUEUE, (data) => licences.run(data));

@@ -15,7 +15,7 @@ const REDACTED_PATHS = [
   'headers.authorization',
 ];
 
-/** The service logger: JSON lines on stdout with secrets redacted. */
+/** Create the service logger, which writes JSON lines to stdout with secrets redacted. */
 export function createLogger(level: string): Logger {
   return pino({
     level,

@@ -1,5 +1,10 @@
 import type { Transaction } from '../db/database.ts';
-import { insertAlert, type Alert, type AlertCreatedListener, type NewAlert } from './alert-store.ts';
+import {
+  insertAlert,
+  type Alert,
+  type AlertCreatedListener,
+  type NewAlert,
+} from './alert-store.ts';
 
 /** Creates alerts once per fingerprint and tells listeners (ticket routing) in the same transaction. */
 export class AlertService {

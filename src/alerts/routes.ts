@@ -4,7 +4,12 @@ import { accountOf } from '../auth/request-auth.ts';
 import type { Database } from '../db/database.ts';
 import { parseInput } from '../errors/validation.ts';
 import { ALERT_KINDS, getAlert, listAlerts } from './alert-store.ts';
-import { deleteThresholdRule, getThresholdRule, listThresholdRules, setThresholdRule } from './threshold-rules.ts';
+import {
+  deleteThresholdRule,
+  getThresholdRule,
+  listThresholdRules,
+  setThresholdRule,
+} from './threshold-rules.ts';
 
 const idParams = z.object({ id: z.uuid({ error: 'must be a UUID' }) });
 const alertQuery = z.strictObject({

@@ -46,7 +46,10 @@ export function evaluateThresholdForReport(alerts: AlertService, logger: Logger)
       aggregateReportId: report.id,
     });
     if (alert) {
-      logger.info({ alertId: alert.id, domain: domain.name, failed: report.failedCount }, 'raised threshold alert');
+      logger.info(
+        { alertId: alert.id, domain: domain.name, failed: report.failedCount },
+        'raised threshold alert',
+      );
     }
   };
 }

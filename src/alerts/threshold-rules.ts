@@ -47,12 +47,24 @@ export async function getThresholdRule(
   return row ? toRule(row) : null;
 }
 
-export async function deleteThresholdRule(db: Queryable, accountId: string, domainId: string): Promise<void> {
+export async function deleteThresholdRule(
+  db: Queryable,
+  accountId: string,
+  domainId: string,
+): Promise<void> {
   await getDomain(db, accountId, domainId);
-  await db.query('DELETE FROM threshold_rules WHERE account_id = $1 AND domain_id = $2', [accountId, domainId]);
+  await db.query('DELETE FROM threshold_rules WHERE account_id = $1 AND domain_id = $2', [
+    accountId,
+    domainId,
+  ]);
 }
 
-export async function listThresholdRules(db: Queryable, accountId: string): Promise<ThresholdRule[]> {
-  const rows = await db.query<RuleRow>('SELECT * FROM threshold_rules WHERE account_id = $1', [accountId]);
+export async function listThresholdRules(
+  db: Queryable,
+  accountId: string,
+): Promise<ThresholdRule[]> {
+  const rows = await db.query<RuleRow>('SELECT * FROM threshold_rules WHERE account_id = $1', [
+    accountId,
+  ]);
   return rows.map(toRule);
 }

@@ -31,7 +31,10 @@ export async function createApiToken(
 }
 
 /** Look up a presented API token; null when it is unknown or revoked. */
-export async function verifyApiToken(db: Queryable, token: string): Promise<ApiTokenIdentity | null> {
+export async function verifyApiToken(
+  db: Queryable,
+  token: string,
+): Promise<ApiTokenIdentity | null> {
   if (!token.startsWith(`${TOKEN_PREFIX}_`) || token.length > 200) return null;
   const [row] = await db.query<{ id: string; account_id: string }>(
     `UPDATE api_tokens SET last_used_at = now()

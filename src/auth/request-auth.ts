@@ -25,7 +25,10 @@ export function authenticateApiToken(db: Queryable) {
     }
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (!match) {
-      throw new AppError('unauthenticated', 'The Authorization header must be "Bearer <API token>".');
+      throw new AppError(
+        'unauthenticated',
+        'The Authorization header must be "Bearer <API token>".',
+      );
     }
     const identity = await verifyApiToken(db, match[1]!);
     if (!identity) {

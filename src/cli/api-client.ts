@@ -9,7 +9,10 @@ export class ApiClient {
   private readonly token: string;
 
   constructor(url: string | undefined, token: string | undefined) {
-    if (!token) throw new CliError('No API token: pass --token or set DMARCDESK_TOKEN (dmarcdesk account create prints one).');
+    if (!token)
+      throw new CliError(
+        'No API token: pass --token or set DMARCDESK_TOKEN (dmarcdesk account create prints one).',
+      );
     this.baseUrl = `${(url ?? 'http://127.0.0.1:8080').replace(/\/+$/, '')}/api/v1`;
     this.token = token;
   }
@@ -19,23 +22,40 @@ export class ApiClient {
   }
 
   send(method: string, path: string, body?: unknown): Promise<unknown> {
-    return this.request(method, path, body === undefined ? undefined : JSON.stringify(body), 'application/json');
+    return this.request(
+      method,
+      path,
+      body === undefined ? undefined : JSON.stringify(body),
+      'application/json',
+    );
   }
 
   upload(path: string, bytes: Buffer): Promise<unknown> {
     return this.request('POST', path, bytes, 'application/octet-stream');
   }
 
-  private async request(method: string, path: string, body?: string | Buffer, contentType?: string): Promise<unknown> {
+  private async request(
+    method: string,
+    path: string,
+    body?: string | Buffer,
+    contentType?: string,
+  ): Promise<unknown> {
     let response: Response;
     try {
       response = await fetch(`${this.baseUrl}${path}`, {
         method,
-        headers: { authorization: `Bearer ${this.token}`, ...(contentType ? { 'content-type': contentType } : {}) },
-        ...(body !== undefined ? { body: typeof body === 'string' ? body : new Uint8Array(body) } : {}),
+        headers: {
+          authorization: `Bearer ${this.token}`,
+          ...(contentType ? { 'content-type': contentType } : {}),
+        },
+        ...(body !== undefined
+          ? { body: typeof body === 'string' ? body : new Uint8Array(body) }
+          : {}),
       });
     } catch (error) {
-      throw new CliError(`Could not reach dmarcdesk at ${this.baseUrl}: ${(error as Error).cause ?? (error as Error).message}. Is the service running?`);
+      throw new CliError(
+        `Could not reach dmarcdesk at ${this.baseUrl}: ${(error as Error).cause ?? (error as Error).message}. Is the service running?`,
+      );
     }
     if (response.status === 204) return null;
     const text = await response.text();

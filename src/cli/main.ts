@@ -42,11 +42,14 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+type Values = ReturnType<
+  typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>
+>['values'];
 
 function required(values: Values, name: keyof Values): string {
   const value = values[name];
-  if (typeof value !== 'string' || value.length === 0) throw new CliError(`The option --${String(name)} is required for this command.`);
+  if (typeof value !== 'string' || value.length === 0)
+    throw new CliError(`The option --${String(name)} is required for this command.`);
   return value;
 }
 
@@ -54,10 +57,16 @@ function print(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
-async function withDatabase<T>(work: (db: Awaited<ReturnType<typeof openDatabase>>) => Promise<T>): Promise<T> {
+async function withDatabase<T>(
+  work: (db: Awaited<ReturnType<typeof openDatabase>>) => Promise<T>,
+): Promise<T> {
   const config = loadConfig(process.env);
   const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
+  const db = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    logger,
+  });
   try {
     await migrate(db, logger);
     return await work(db);
@@ -67,55 +76,101 @@ async function withDatabase<T>(work: (db: Awaited<ReturnType<typeof openDatabase
 }
 
 async function run(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: OPTIONS,
+    allowPositionals: true,
+    strict: true,
+  });
   const [noun, verb, ...rest] = positionals;
   if (values.help || !noun) {
     process.stdout.write(USAGE);
     return;
   }
   const command = `${noun} ${verb ?? ''}`.trim();
-  const api = () => new ApiClient(values.url ?? process.env.DMARCDESK_URL, values.token ?? process.env.DMARCDESK_TOKEN);
+  const api = () =>
+    new ApiClient(
+      values.url ?? process.env.DMARCDESK_URL,
+      values.token ?? process.env.DMARCDESK_TOKEN,
+    );
 
   switch (command) {
     case 'account create':
       return withDatabase(async (db) => {
-        const account = await createAccount(db, { name: required(values, 'name'), halopsaIntegrationEnabled: values.halopsa ?? false });
+        const account = await createAccount(db, {
+          name: required(values, 'name'),
+          halopsaIntegrationEnabled: values.halopsa ?? false,
+        });
         const token = await createApiToken(db, account.id, 'first token');
-        print({ account, apiToken: token.token, note: 'The API token is shown once; store it now.' });
+        print({
+          account,
+          apiToken: token.token,
+          note: 'The API token is shown once; store it now.',
+        });
       });
     case 'account list':
       return withDatabase(async (db) => print({ accounts: await listAccounts(db) }));
     case 'token create':
       return withDatabase(async (db) => {
-        const token = await createApiToken(db, required(values, 'account'), values.name ?? 'cli token');
-        print({ tokenId: token.id, apiToken: token.token, note: 'The API token is shown once; store it now.' });
+        const token = await createApiToken(
+          db,
+          required(values, 'account'),
+          values.name ?? 'cli token',
+        );
+        print({
+          tokenId: token.id,
+          apiToken: token.token,
+          note: 'The API token is shown once; store it now.',
+        });
       });
     case 'customer list':
       return print(await api().get('/customers'));
     case 'customer create':
       return print(await api().send('POST', '/customers', { name: required(values, 'name') }));
     case 'domain list':
-      return print(await api().get(values.customer ? `/domains?customerId=${encodeURIComponent(values.customer)}` : '/domains'));
+      return print(
+        await api().get(
+          values.customer
+            ? `/domains?customerId=${encodeURIComponent(values.customer)}`
+            : '/domains',
+        ),
+      );
     case 'domain add':
       return print(
-        await api().send('POST', `/customers/${encodeURIComponent(required(values, 'customer'))}/domains`, {
-          name: required(values, 'name'),
-          ...(values.status ? { status: values.status } : {}),
-        }),
+        await api().send(
+          'POST',
+          `/customers/${encodeURIComponent(required(values, 'customer'))}/domains`,
+          {
+            name: required(values, 'name'),
+            ...(values.status ? { status: values.status } : {}),
+          },
+        ),
       );
     case 'domain status':
-      return print(await api().send('PATCH', `/domains/${encodeURIComponent(required(values, 'id'))}`, { status: required(values, 'status') }));
+      return print(
+        await api().send('PATCH', `/domains/${encodeURIComponent(required(values, 'id'))}`, {
+          status: required(values, 'status'),
+        }),
+      );
     case 'domain remove':
       await api().send('DELETE', `/domains/${encodeURIComponent(required(values, 'id'))}`);
       return print({ removed: values.id });
     case 'threshold set': {
       const maxFailed = Number(required(values, 'max-failed'));
-      if (!Number.isInteger(maxFailed) || maxFailed < 0) throw new CliError('--max-failed must be a whole number, 0 or more.');
-      return print(await api().send('PUT', `/domains/${encodeURIComponent(required(values, 'domain'))}/threshold`, { maxFailedMessages: maxFailed }));
+      if (!Number.isInteger(maxFailed) || maxFailed < 0)
+        throw new CliError('--max-failed must be a whole number, 0 or more.');
+      return print(
+        await api().send(
+          'PUT',
+          `/domains/${encodeURIComponent(required(values, 'domain'))}/threshold`,
+          { maxFailedMessages: maxFailed },
+        ),
+      );
     }
     case 'report upload': {
       const file = rest[0];
-      if (!file) throw new CliError('Give the report file to upload: dmarcdesk report upload FILE.');
+      if (!file)
+        throw new CliError('Give the report file to upload: dmarcdesk report upload FILE.');
       return print(await api().upload('/reports', readFileSync(file)));
     }
     case 'alert list':
@@ -123,7 +178,9 @@ async function run(argv: string[]): Promise<void> {
     case 'halopsa status':
       return print(await api().get('/integrations/halopsa'));
     default:
-      throw new CliError(`Unknown command "${command}". Run dmarcdesk --help for the list of commands.`);
+      throw new CliError(
+        `Unknown command "${command}". Run dmarcdesk --help for the list of commands.`,
+      );
   }
 }
 

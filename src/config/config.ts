@@ -39,21 +39,24 @@ const integerString = (min: number, max: number) =>
     .string()
     .regex(/^\d+$/, { error: 'must be a whole number' })
     .transform(Number)
-    .pipe(z.number().min(min, { error: `must be at least ${min}` }).max(max, { error: `must be at most ${max}` }));
+    .pipe(
+      z
+        .number()
+        .min(min, { error: `must be at least ${min}` })
+        .max(max, { error: `must be at most ${max}` }),
+    );
 
-const secretKeyString = z
-  .string()
-  .transform((value, context) => {
-    const key = Buffer.from(value, 'base64');
-    if (key.length !== 32) {
-      context.addIssue({
-        code: 'custom',
-        message: `must be 32 bytes encoded in base64 (got ${key.length} bytes); generate one with: openssl rand -base64 32`,
-      });
-      return z.NEVER;
-    }
-    return key;
-  });
+const secretKeyString = z.string().transform((value, context) => {
+  const key = Buffer.from(value, 'base64');
+  if (key.length !== 32) {
+    context.addIssue({
+      code: 'custom',
+      message: `must be 32 bytes encoded in base64 (got ${key.length} bytes); generate one with: openssl rand -base64 32`,
+    });
+    return z.NEVER;
+  }
+  return key;
+});
 
 const hostPortList = z.string().transform((value, context) => {
   const entries = value
@@ -79,9 +82,13 @@ const environmentSchema = z.object({
   DMARCDESK_DATA_DIR: z.string().min(1).default('./data'),
   DMARCDESK_HOST: z.string().min(1).default('127.0.0.1'),
   DMARCDESK_PORT: integerString(0, 65535).default(8080),
-  DMARCDESK_PUBLIC_URL: z.url({ error: 'must be an absolute URL such as https://dmarc.example.com' }).optional(),
+  DMARCDESK_PUBLIC_URL: z
+    .url({ error: 'must be an absolute URL such as https://dmarc.example.com' })
+    .optional(),
   DMARCDESK_SECRET_KEY: secretKeyString.optional(),
-  DMARCDESK_LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  DMARCDESK_LOG_LEVEL: z
+    .enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` })
+    .default('info'),
   DMARCDESK_HALOPSA_ALLOWED_HOSTS: hostPortList.default([]),
   DMARCDESK_HALOPSA_TIMEOUT_MS: integerString(1000, 600_000).default(30_000),
   DMARCDESK_MAX_UPLOAD_BYTES: integerString(1024, 1024 * 1024 * 1024).default(25 * 1024 * 1024),
@@ -100,7 +107,9 @@ export class ConfigError extends Error {
  * Parse the configuration from environment variables. Only DMARCDESK_* variables are read.
  * Throws ConfigError listing every invalid variable at once.
  */
-export function loadConfig(environment: NodeJS.ProcessEnv | Record<string, string | undefined>): Config {
+export function loadConfig(
+  environment: NodeJS.ProcessEnv | Record<string, string | undefined>,
+): Config {
   const present = Object.fromEntries(
     Object.entries(environment).filter(
       ([name, value]) => name.startsWith('DMARCDESK_') && value !== undefined && value !== '',

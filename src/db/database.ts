@@ -50,9 +50,14 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   return openPglite(options);
 }
 
-async function openPostgres(connectionString: string, options: OpenDatabaseOptions): Promise<Database> {
+async function openPostgres(
+  connectionString: string,
+  options: OpenDatabaseOptions,
+): Promise<Database> {
   const pool = new pg.Pool({ connectionString, max: options.maxConnections ?? 10 });
-  pool.on('error', (error) => options.logger.error({ err: error }, 'idle PostgreSQL client failed'));
+  pool.on('error', (error) =>
+    options.logger.error({ err: error }, 'idle PostgreSQL client failed'),
+  );
   // Fail at start, with the server's own message, rather than on the first request.
   const client = await pool.connect();
   client.release();

@@ -1,6 +1,7 @@
 /**
- * The catalogue of errors the API returns. Each code has one HTTP status; the message is a
- * sentence safe to show to the user (never a secret, a token or a provider's raw payload).
+ * The catalogue of errors the API returns, each code with its HTTP status. The message of an
+ * AppError is a sentence safe to show to the user: it never holds a secret, a token or a
+ * provider's raw payload.
  */
 export const ERROR_STATUS = {
   validation_failed: 400,

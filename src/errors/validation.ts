@@ -5,7 +5,11 @@ import { AppError } from './app-error.ts';
  * Parse `input` with `schema`, or throw a validation_failed AppError that names the first
  * invalid field and lists every problem in `details.problems`.
  */
-export function parseInput<Schema extends z.ZodType>(schema: Schema, input: unknown, what = 'request body'): z.output<Schema> {
+export function parseInput<Schema extends z.ZodType>(
+  schema: Schema,
+  input: unknown,
+  what = 'request body',
+): z.output<Schema> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
 

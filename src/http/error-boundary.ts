@@ -12,7 +12,9 @@ export interface ErrorBody {
  */
 export function installErrorBoundary(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send(body('not_found', `No route matches ${request.method} ${request.url}.`));
+    void reply
+      .code(404)
+      .send(body('not_found', `No route matches ${request.method} ${request.url}.`));
   });
 
   app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
@@ -53,10 +55,16 @@ function fastifyErrorBody(error: FastifyError): { status: number; body: ErrorBod
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return { status: 400, body: body('validation_failed', 'The JSON request body is empty.') };
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return { status: 400, body: body('validation_failed', 'The request body is not valid JSON.') };
+      return {
+        status: 400,
+        body: body('validation_failed', 'The request body is not valid JSON.'),
+      };
     default:
       if (error instanceof SyntaxError || error.statusCode === 400) {
-        return { status: 400, body: body('validation_failed', `The request is invalid: ${error.message}`) };
+        return {
+          status: 400,
+          body: body('validation_failed', `The request is invalid: ${error.message}`),
+        };
       }
       return null;
   }

@@ -71,9 +71,15 @@ export class ConnectionService {
     }
     const baseUrl = url.toString().replace(/\/+$/, '');
     const existing = await this.load(db, accountId);
-    const clientSecret = input.clientSecret ?? this.reusableSecret(existing, baseUrl, input.clientId);
+    const clientSecret =
+      input.clientSecret ?? this.reusableSecret(existing, baseUrl, input.clientId);
 
-    const client = this.createClient(accountId, { baseUrl, clientId: input.clientId, clientSecret, tenant: input.tenant ?? null });
+    const client = this.createClient(accountId, {
+      baseUrl,
+      clientId: input.clientId,
+      clientSecret,
+      tenant: input.tenant ?? null,
+    });
     try {
       await client.checkConnection();
       await client.checkReadAccess();
@@ -83,7 +89,10 @@ export class ConnectionService {
         event: 'connection.checked',
         outcome: 'failed',
         message: error instanceof HaloPsaError ? error.message : 'The connection check failed.',
-        detail: { url: baseUrl, halopsaError: error instanceof HaloPsaError ? error.code : 'unknown' },
+        detail: {
+          url: baseUrl,
+          halopsaError: error instanceof HaloPsaError ? error.code : 'unknown',
+        },
       });
       throw toAppError(error, 'connect');
     }
@@ -111,11 +120,13 @@ export class ConnectionService {
   }
 
   async disconnect(accountId: string): Promise<void> {
-    await this.options.db.query('DELETE FROM halopsa_connections WHERE account_id = $1', [accountId]);
+    await this.options.db.query('DELETE FROM halopsa_connections WHERE account_id = $1', [
+      accountId,
+    ]);
     this.clients.delete(accountId);
   }
 
-  /** The API client of an account's stored connection; throws halopsa_not_connected when none. */
+  /** Return the API client of the account's stored connection, or throw halopsa_not_connected. */
   async clientFor(accountId: string): Promise<HaloPsaClient> {
     const row = await this.load(this.options.db, accountId);
     if (!row) {
@@ -143,7 +154,11 @@ export class ConnectionService {
   }
 
   /** Mark the connection healthy or needing attention after a background call. */
-  async setStatus(accountId: string, status: 'healthy' | 'needs_attention', detail: string | null): Promise<void> {
+  async setStatus(
+    accountId: string,
+    status: 'healthy' | 'needs_attention',
+    detail: string | null,
+  ): Promise<void> {
     await this.options.db.query(
       `UPDATE halopsa_connections SET status = $2, status_detail = $3, last_checked_at = now()
         WHERE account_id = $1 AND (status <> $2 OR status_detail IS DISTINCT FROM $3)`,
@@ -151,7 +166,11 @@ export class ConnectionService {
     );
   }
 
-  private reusableSecret(existing: ConnectionRow | null, baseUrl: string, clientId: string): string {
+  private reusableSecret(
+    existing: ConnectionRow | null,
+    baseUrl: string,
+    clientId: string,
+  ): string {
     if (!existing || existing.base_url !== baseUrl || existing.client_id !== clientId) {
       throw new AppError(
         'validation_failed',
@@ -181,9 +200,10 @@ export class ConnectionService {
   }
 
   private async load(db: Queryable, accountId: string): Promise<ConnectionRow | null> {
-    const [row] = await db.query<ConnectionRow>('SELECT * FROM halopsa_connections WHERE account_id = $1', [
-      accountId,
-    ]);
+    const [row] = await db.query<ConnectionRow>(
+      'SELECT * FROM halopsa_connections WHERE account_id = $1',
+      [accountId],
+    );
     return row ?? null;
   }
 }

@@ -21,22 +21,34 @@ export class LicenceSync {
   ) {}
 
   /** Queue a sync of one customer inside `tx`, if that customer is mapped. */
-  async enqueueInTransaction(tx: Transaction, accountId: string, customerId: string): Promise<void> {
+  async enqueueInTransaction(
+    tx: Transaction,
+    accountId: string,
+    customerId: string,
+  ): Promise<void> {
     const mapped = await tx.query(
       'SELECT 1 FROM halopsa_customer_mappings WHERE account_id = $1 AND customer_id = $2',
       [accountId, customerId],
     );
     if (mapped.length === 0) return;
-    await this.queue.enqueue(LICENCE_SYNC_QUEUE, { accountId, customerId } satisfies LicenceSyncJob, {
-      tx,
-      singletonKey: customerId,
-    });
+    await this.queue.enqueue(
+      LICENCE_SYNC_QUEUE,
+      { accountId, customerId } satisfies LicenceSyncJob,
+      {
+        tx,
+        singletonKey: customerId,
+      },
+    );
   }
 
   async enqueue(accountId: string, customerId: string): Promise<void> {
-    await this.queue.enqueue(LICENCE_SYNC_QUEUE, { accountId, customerId } satisfies LicenceSyncJob, {
-      singletonKey: customerId,
-    });
+    await this.queue.enqueue(
+      LICENCE_SYNC_QUEUE,
+      { accountId, customerId } satisfies LicenceSyncJob,
+      {
+        singletonKey: customerId,
+      },
+    );
   }
 
   /** The job handler: bring one customer's licence to its billable count. */
@@ -48,13 +60,21 @@ export class LicenceSync {
     try {
       const client = await this.connections.clientFor(job.accountId);
       const current = mapping.licenceId ? await client.getLicence(mapping.licenceId) : null;
-      const licence = current && current.client_id === mapping.haloClientId ? current : await this.findAdoptable(job, mapping);
+      const licence =
+        current && current.client_id === mapping.haloClientId
+          ? current
+          : await this.findAdoptable(job, mapping);
 
       let saved: HaloLicence;
       let event: 'licence.created' | 'licence.updated' | 'licence.unchanged';
       if (!licence) {
         [saved] = (await client.saveLicences([
-          { client_id: mapping.haloClientId, item_id: mapping.haloItemId, name: mapping.haloItemName, count },
+          {
+            client_id: mapping.haloClientId,
+            item_id: mapping.haloItemId,
+            name: mapping.haloItemName,
+            count,
+          },
         ])) as [HaloLicence];
         event = 'licence.created';
       } else if (licence.count !== count) {
@@ -82,7 +102,10 @@ export class LicenceSync {
         });
       }
       await this.connections.setStatus(job.accountId, 'healthy', null);
-      this.logger.info({ accountId: job.accountId, customerId: job.customerId, licenceId: saved.id, count, event }, 'synced licence count');
+      this.logger.info(
+        { accountId: job.accountId, customerId: job.customerId, licenceId: saved.id, count, event },
+        'synced licence count',
+      );
     } catch (error) {
       await this.recordFailure(job, error);
       throw error;
@@ -93,10 +116,15 @@ export class LicenceSync {
    * A licence of the mapped client created from the mapped item, which an earlier run may have
    * created when its response was lost. Adopting it keeps one licence per customer.
    */
-  private async findAdoptable(job: LicenceSyncJob, mapping: CustomerMapping): Promise<HaloLicence | null> {
+  private async findAdoptable(
+    job: LicenceSyncJob,
+    mapping: CustomerMapping,
+  ): Promise<HaloLicence | null> {
     const client = await this.connections.clientFor(job.accountId);
     const licences = await client.listLicences({ clientId: mapping.haloClientId });
-    return licences.find((licence) => licence.item_id === mapping.haloItemId && !licence.deleted) ?? null;
+    return (
+      licences.find((licence) => licence.item_id === mapping.haloItemId && !licence.deleted) ?? null
+    );
   }
 
   private async recordFailure(job: LicenceSyncJob, error: unknown): Promise<void> {
@@ -113,7 +141,10 @@ export class LicenceSync {
       message,
       detail: { halopsaError: error instanceof HaloPsaError ? error.code : 'unknown' },
     });
-    if (error instanceof HaloPsaError && ['invalid_credentials', 'token_rejected', 'permission_missing'].includes(error.code)) {
+    if (
+      error instanceof HaloPsaError &&
+      ['invalid_credentials', 'token_rejected', 'permission_missing'].includes(error.code)
+    ) {
       await this.connections.setStatus(job.accountId, 'needs_attention', error.message);
     }
   }

@@ -62,11 +62,15 @@ export async function listMappings(db: Queryable, accountId: string): Promise<Cu
   return rows.map(toMapping);
 }
 
-export async function getMapping(db: Queryable, accountId: string, customerId: string): Promise<CustomerMapping | null> {
-  const [row] = await db.query<MappingRow>(`${SELECT_MAPPING} WHERE m.account_id = $1 AND m.customer_id = $2`, [
-    accountId,
-    customerId,
-  ]);
+export async function getMapping(
+  db: Queryable,
+  accountId: string,
+  customerId: string,
+): Promise<CustomerMapping | null> {
+  const [row] = await db.query<MappingRow>(
+    `${SELECT_MAPPING} WHERE m.account_id = $1 AND m.customer_id = $2`,
+    [accountId, customerId],
+  );
   return row ? toMapping(row) : null;
 }
 
@@ -91,7 +95,11 @@ export async function saveMappings(
   rows.forEach((row, index) => {
     const earlier = seen.get(row.customerId);
     if (earlier !== undefined) {
-      throw invalid(index, 'customerId', `customer account ${row.customerId} is already mapped in row ${earlier + 1}; a customer account may appear in one row only`);
+      throw invalid(
+        index,
+        'customerId',
+        `customer account ${row.customerId} is already mapped in row ${earlier + 1}; a customer account may appear in one row only`,
+      );
     }
     seen.set(row.customerId, index);
   });
@@ -103,7 +111,11 @@ export async function saveMappings(
   const known = new Set(customers.map((row) => row.id));
   rows.forEach((row, index) => {
     if (!known.has(row.customerId)) {
-      throw invalid(index, 'customerId', `customer account ${row.customerId} does not exist in this account`);
+      throw invalid(
+        index,
+        'customerId',
+        `customer account ${row.customerId} does not exist in this account`,
+      );
     }
   });
 
@@ -118,13 +130,25 @@ export async function saveMappings(
   rows.forEach((row, index) => {
     const haloClient = clientsById.get(row.haloClientId);
     if (!haloClient) {
-      throw invalid(index, 'haloClientId', `HaloPSA has no customer with id ${row.haloClientId}; press Resync and choose again`);
+      throw invalid(
+        index,
+        'haloClientId',
+        `HaloPSA has no customer with id ${row.haloClientId}; press Resync and choose again`,
+      );
     }
     if (haloClient.inactive) {
-      throw invalid(index, 'haloClientId', `HaloPSA customer "${haloClient.name}" is inactive; choose an active customer`);
+      throw invalid(
+        index,
+        'haloClientId',
+        `HaloPSA customer "${haloClient.name}" is inactive; choose an active customer`,
+      );
     }
     if (!itemsById.has(row.haloItemId)) {
-      throw invalid(index, 'haloItemId', `HaloPSA has no item with id ${row.haloItemId}; press Resync and choose again`);
+      throw invalid(
+        index,
+        'haloItemId',
+        `HaloPSA has no item with id ${row.haloItemId}; press Resync and choose again`,
+      );
     }
   });
 
@@ -164,5 +188,7 @@ export async function saveMappings(
 }
 
 function invalid(index: number, field: string, message: string): AppError {
-  return new AppError('validation_failed', `Row ${index + 1}: ${message}.`, { field: `mappings.${index}.${field}` });
+  return new AppError('validation_failed', `Row ${index + 1}: ${message}.`, {
+    field: `mappings.${index}.${field}`,
+  });
 }

@@ -14,7 +14,10 @@ import { listMappings, saveMappings } from './mappings.ts';
 import { buildSummary } from './summary.ts';
 import { defaultTicketType, getTicketRule, saveTicketRule } from './ticket-rules.ts';
 
-const haloId = z.number({ error: 'must be a number' }).int({ error: 'must be a whole number' }).positive({ error: 'must be a positive id' });
+const haloId = z
+  .number({ error: 'must be a number' })
+  .int({ error: 'must be a whole number' })
+  .positive({ error: 'must be a positive id' });
 const uuid = z.uuid({ error: 'must be a UUID' });
 const uuidList = z.array(uuid).max(10_000);
 
@@ -25,7 +28,9 @@ const connectBody = z.strictObject({
   tenant: z.string().trim().max(200).optional(),
 });
 const mappingsBody = z.strictObject({
-  mappings: z.array(z.strictObject({ customerId: uuid, haloClientId: haloId, haloItemId: haloId })).max(20_000),
+  mappings: z
+    .array(z.strictObject({ customerId: uuid, haloClientId: haloId, haloItemId: haloId }))
+    .max(20_000),
 });
 const ticketRuleBody = z.strictObject({
   ticketTypeId: haloId,
@@ -52,7 +57,11 @@ export interface IntegrationRoutesOptions {
 }
 
 /** The HaloPSA integration: connection, lookups, mappings, ticket rules, submit and summary. */
-export function integrationRoutes({ db, connections, licences }: IntegrationRoutesOptions): FastifyPluginAsync {
+export function integrationRoutes({
+  db,
+  connections,
+  licences,
+}: IntegrationRoutesOptions): FastifyPluginAsync {
   async function enabledAccount(request: FastifyRequest): Promise<string> {
     const account = await getAccount(db, accountOf(request));
     if (!account.halopsaIntegrationEnabled) {
@@ -64,7 +73,10 @@ export function integrationRoutes({ db, connections, licences }: IntegrationRout
     return account.id;
   }
 
-  async function haloCall<T>(accountId: string, call: (client: Awaited<ReturnType<ConnectionService['clientFor']>>) => Promise<T>): Promise<T> {
+  async function haloCall<T>(
+    accountId: string,
+    call: (client: Awaited<ReturnType<ConnectionService['clientFor']>>) => Promise<T>,
+  ): Promise<T> {
     const client = await connections.clientFor(accountId);
     try {
       return await call(client);
@@ -74,7 +86,9 @@ export function integrationRoutes({ db, connections, licences }: IntegrationRout
   }
 
   return async (app) => {
-    app.get('/integrations/halopsa', async (request) => buildSummary(db, connections, await enabledAccount(request)));
+    app.get('/integrations/halopsa', async (request) =>
+      buildSummary(db, connections, await enabledAccount(request)),
+    );
 
     app.get('/integrations/halopsa/connection', async (request) => ({
       connection: await connections.get(await enabledAccount(request)),
@@ -94,14 +108,28 @@ export function integrationRoutes({ db, connections, licences }: IntegrationRout
     app.get('/integrations/halopsa/clients', async (request) => {
       const accountId = await enabledAccount(request);
       const query = parseInput(clientQuery, request.query, 'query string');
-      const clients = await haloCall(accountId, (client) => client.listClients(query.search ? { search: query.search } : {}));
-      return { clients: clients.map((haloClient) => ({ id: haloClient.id, name: haloClient.name, inactive: haloClient.inactive ?? false })) };
+      const clients = await haloCall(accountId, (client) =>
+        client.listClients(query.search ? { search: query.search } : {}),
+      );
+      return {
+        clients: clients.map((haloClient) => ({
+          id: haloClient.id,
+          name: haloClient.name,
+          inactive: haloClient.inactive ?? false,
+        })),
+      };
     });
 
     app.get('/integrations/halopsa/items', async (request) => {
       const accountId = await enabledAccount(request);
       const items = await haloCall(accountId, (client) => client.listItems());
-      return { items: items.map((item) => ({ id: item.id, name: item.name, recurring: item.isrecurringitem ?? false })) };
+      return {
+        items: items.map((item) => ({
+          id: item.id,
+          name: item.name,
+          recurring: item.isrecurringitem ?? false,
+        })),
+      };
     });
 
     app.get('/integrations/halopsa/ticket-types', async (request) => {
@@ -116,15 +144,25 @@ export function integrationRoutes({ db, connections, licences }: IntegrationRout
     app.get('/integrations/halopsa/sites', async (request) => {
       const accountId = await enabledAccount(request);
       const query = parseInput(sitesQuery, request.query, 'query string');
-      const sites = await haloCall(accountId, (client) => client.listSites({ clientId: query.clientId }));
+      const sites = await haloCall(accountId, (client) =>
+        client.listSites({ clientId: query.clientId }),
+      );
       return { sites: sites.map((site) => ({ id: site.id, name: site.name })) };
     });
 
     app.get('/integrations/halopsa/users', async (request) => {
       const accountId = await enabledAccount(request);
       const query = parseInput(usersQuery, request.query, 'query string');
-      const users = await haloCall(accountId, (client) => client.listUsers({ siteId: query.siteId }));
-      return { users: users.map((user) => ({ id: user.id, name: user.name, email: user.emailaddress ?? null })) };
+      const users = await haloCall(accountId, (client) =>
+        client.listUsers({ siteId: query.siteId }),
+      );
+      return {
+        users: users.map((user) => ({
+          id: user.id,
+          name: user.name,
+          email: user.emailaddress ?? null,
+        })),
+      };
     });
 
     app.get('/integrations/halopsa/mappings', async (request) => ({
@@ -160,7 +198,9 @@ export function integrationRoutes({ db, connections, licences }: IntegrationRout
       await connections.clientFor(accountId);
       const mappings = await listMappings(db, accountId);
       for (const mapping of mappings) await licences.enqueue(accountId, mapping.customerId);
-      return reply.code(202).send({ queued: mappings.length, summary: await buildSummary(db, connections, accountId) });
+      return reply
+        .code(202)
+        .send({ queued: mappings.length, summary: await buildSummary(db, connections, accountId) });
     });
 
     app.get('/integrations/halopsa/history', async (request) => {

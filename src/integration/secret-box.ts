@@ -23,7 +23,8 @@ export class SecretDecryptionError extends Error {
  */
 export class SecretBox {
   constructor(private readonly key: Buffer) {
-    if (key.length !== 32) throw new Error(`SecretBox needs a 32-byte key, got ${key.length} bytes.`);
+    if (key.length !== 32)
+      throw new Error(`SecretBox needs a 32-byte key, got ${key.length} bytes.`);
   }
 
   encrypt(plaintext: string, associatedData: string): Buffer {

@@ -7,14 +7,20 @@ import type { Logger } from 'pino';
  * The key for secrets at rest: DMARCDESK_SECRET_KEY when set, otherwise a key file in the data
  * folder, created on first start so that the embedded default works with no setup.
  */
-export function resolveSecretKey(configured: Buffer | null, dataDir: string, logger: Logger): Buffer {
+export function resolveSecretKey(
+  configured: Buffer | null,
+  dataDir: string,
+  logger: Logger,
+): Buffer {
   if (configured) return configured;
 
   const path = join(dataDir, 'secret.key');
   if (existsSync(path)) {
     const key = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64');
     if (key.length !== 32) {
-      throw new Error(`The key file ${path} does not hold a 32-byte base64 key; restore it or set DMARCDESK_SECRET_KEY.`);
+      throw new Error(
+        `The key file ${path} does not hold a 32-byte base64 key; restore it or set DMARCDESK_SECRET_KEY.`,
+      );
     }
     return key;
   }

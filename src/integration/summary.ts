@@ -13,7 +13,7 @@ export interface IntegrationSummary {
   };
 }
 
-/** The three status cards of the integration summary: connection, customers, alerts. */
+/** Build the three status cards of the integration summary: connection, customers and alerts. */
 export async function buildSummary(
   db: Queryable,
   connections: ConnectionService,
@@ -39,8 +39,12 @@ export async function buildSummary(
     connection,
     customers: {
       mapped: mappings.length,
-      synced: mappings.filter((mapping) => mapping.syncError === null && mapping.syncedCount === mapping.billableDomains).length,
-      pending: mappings.filter((mapping) => mapping.syncError === null && mapping.syncedCount !== mapping.billableDomains).length,
+      synced: mappings.filter(
+        (mapping) => mapping.syncError === null && mapping.syncedCount === mapping.billableDomains,
+      ).length,
+      pending: mappings.filter(
+        (mapping) => mapping.syncError === null && mapping.syncedCount !== mapping.billableDomains,
+      ).length,
       failed: mappings.filter((mapping) => mapping.syncError !== null).length,
     },
     alerts: { enabledKinds, perCustomer },

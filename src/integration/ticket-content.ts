@@ -1,13 +1,17 @@
 import type { Alert } from '../alerts/alert-store.ts';
 
 /** The summary and details of the HaloPSA ticket for an alert, readable without signing in. */
-export function formatTicket(alert: Alert, publicUrl: string): { summary: string; details: string } {
+export function formatTicket(
+  alert: Alert,
+  publicUrl: string,
+): { summary: string; details: string } {
   const link = `${publicUrl}/alerts/${alert.id}`;
   const evidence = alert.evidence;
   const lines: string[] = [];
 
   if (evidence.kind === 'threshold') {
-    const rate = evidence.totalMessages > 0 ? (evidence.failedMessages / evidence.totalMessages) * 100 : 0;
+    const rate =
+      evidence.totalMessages > 0 ? (evidence.failedMessages / evidence.totalMessages) * 100 : 0;
     lines.push(
       `Domain: ${alert.domainName}`,
       `Alert: DMARC failure threshold exceeded`,
@@ -17,7 +21,9 @@ export function formatTicket(alert: Alert, publicUrl: string): { summary: string
       `Reporter: ${evidence.reporter}, report ${evidence.reportId}`,
       '',
       'Top failing sources:',
-      ...evidence.topSources.map((source) => `  ${source.sourceIp}: ${source.failedMessages} messages`),
+      ...evidence.topSources.map(
+        (source) => `  ${source.sourceIp}: ${source.failedMessages} messages`,
+      ),
     );
   }
   lines.push('', `Evidence in dmarcdesk: ${link}`, `dmarcdesk alert id: ${alert.id}`);

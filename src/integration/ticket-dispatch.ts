@@ -35,10 +35,14 @@ export class TicketDispatch {
     );
     if (covered.length === 0) return;
     await setTicketStatus(tx, alert.id, { status: 'pending' });
-    await this.queue.enqueue(TICKET_CREATE_QUEUE, { accountId: alert.accountId, alertId: alert.id } satisfies TicketCreateJob, {
-      tx,
-      priority: 10,
-    });
+    await this.queue.enqueue(
+      TICKET_CREATE_QUEUE,
+      { accountId: alert.accountId, alertId: alert.id } satisfies TicketCreateJob,
+      {
+        tx,
+        priority: 10,
+      },
+    );
   }
 
   /**
@@ -61,7 +65,9 @@ export class TicketDispatch {
 
     try {
       const client = await this.connections.clientFor(alert.accountId);
-      const existing = (await client.findTicketsByThirdPartyId(alert.id)).find((ticket) => !ticket.deleted);
+      const existing = (await client.findTicketsByThirdPartyId(alert.id)).find(
+        (ticket) => !ticket.deleted,
+      );
       const ticket: HaloTicket =
         existing ??
         ((
@@ -86,7 +92,10 @@ export class TicketDispatch {
         message: `HaloPSA ticket ${ticket.id} ${existing ? 'found for' : 'created for'} ${alert.kind} alert on ${alert.domainName}.`,
         detail: { alertId: alert.id, ticketId: ticket.id, adopted: existing !== undefined },
       });
-      this.logger.info({ alertId: alert.id, ticketId: ticket.id, adopted: existing !== undefined }, 'alert ticket in HaloPSA');
+      this.logger.info(
+        { alertId: alert.id, ticketId: ticket.id, adopted: existing !== undefined },
+        'alert ticket in HaloPSA',
+      );
     } catch (error) {
       const permanent = !(error instanceof HaloPsaError) || !error.retryable;
       const lastAttempt = job.retryCount >= TICKET_CREATE_RETRY_LIMIT;
@@ -99,10 +108,16 @@ export class TicketDispatch {
           event: 'ticket.failed',
           outcome: 'failed',
           message,
-          detail: { alertId: alert.id, halopsaError: error instanceof HaloPsaError ? error.code : 'unknown' },
+          detail: {
+            alertId: alert.id,
+            halopsaError: error instanceof HaloPsaError ? error.code : 'unknown',
+          },
         });
       }
-      if (error instanceof HaloPsaError && ['invalid_credentials', 'token_rejected', 'permission_missing'].includes(error.code)) {
+      if (
+        error instanceof HaloPsaError &&
+        ['invalid_credentials', 'token_rejected', 'permission_missing'].includes(error.code)
+      ) {
         await this.connections.setStatus(alert.accountId, 'needs_attention', error.message);
       }
       // A permanent failure is recorded and not retried: the same request would fail the same way.

@@ -34,7 +34,11 @@ export function defaultTicketType(types: HaloTicketType[]): HaloTicketType | nul
   return types.find((type) => type.name.trim().toLowerCase() === 'alert') ?? types[0] ?? null;
 }
 
-export async function getTicketRule(db: Queryable, accountId: string, customerId: string): Promise<TicketRule | null> {
+export async function getTicketRule(
+  db: Queryable,
+  accountId: string,
+  customerId: string,
+): Promise<TicketRule | null> {
   const [row] = await db.query<{
     customer_id: string;
     ticket_type_id: number;
@@ -43,15 +47,24 @@ export async function getTicketRule(db: Queryable, accountId: string, customerId
     site_name: string | null;
     user_id: number | null;
     user_name: string | null;
-  }>('SELECT * FROM halopsa_ticket_rules WHERE account_id = $1 AND customer_id = $2', [accountId, customerId]);
+  }>('SELECT * FROM halopsa_ticket_rules WHERE account_id = $1 AND customer_id = $2', [
+    accountId,
+    customerId,
+  ]);
   if (!row) return null;
 
-  const targets = await db.query<{ alert_kind: string; domain_id: string | null; group_id: string | null }>(
+  const targets = await db.query<{
+    alert_kind: string;
+    domain_id: string | null;
+    group_id: string | null;
+  }>(
     'SELECT alert_kind, domain_id, group_id FROM halopsa_ticket_rule_targets WHERE customer_id = $1 ORDER BY 1, 2, 3',
     [customerId],
   );
   const domainsOf = (kind: string) =>
-    targets.filter((target) => target.alert_kind === kind && target.domain_id).map((target) => target.domain_id!);
+    targets
+      .filter((target) => target.alert_kind === kind && target.domain_id)
+      .map((target) => target.domain_id!);
   return {
     customerId: row.customer_id,
     ticketTypeId: row.ticket_type_id,
@@ -62,7 +75,9 @@ export async function getTicketRule(db: Queryable, accountId: string, customerId
     userName: row.user_name,
     dnsDomainIds: domainsOf('dns'),
     thresholdDomainIds: domainsOf('threshold'),
-    thresholdGroupIds: targets.filter((target) => target.group_id).map((target) => target.group_id!),
+    thresholdGroupIds: targets
+      .filter((target) => target.group_id)
+      .map((target) => target.group_id!),
     forensicDomainIds: domainsOf('forensic'),
   };
 }
@@ -96,7 +111,9 @@ export async function saveTicketRule(
     );
   }
   if (input.userId != null && input.siteId == null) {
-    throw new AppError('validation_failed', 'Field "userId": choose a Site before an End User.', { field: 'userId' });
+    throw new AppError('validation_failed', 'Field "userId": choose a Site before an End User.', {
+      field: 'userId',
+    });
   }
 
   const names = await resolveHaloNames(client, mapping.haloClientId, input);
@@ -148,9 +165,13 @@ async function resolveHaloNames(
     const types = await client.listTicketTypes();
     const type = types.find((candidate) => candidate.id === input.ticketTypeId);
     if (!type) {
-      throw new AppError('validation_failed', `Field "ticketTypeId": HaloPSA has no ticket type with id ${input.ticketTypeId}; press Resync and choose again.`, {
-        field: 'ticketTypeId',
-      });
+      throw new AppError(
+        'validation_failed',
+        `Field "ticketTypeId": HaloPSA has no ticket type with id ${input.ticketTypeId}; press Resync and choose again.`,
+        {
+          field: 'ticketTypeId',
+        },
+      );
     }
 
     let siteName: string | null = null;
@@ -158,9 +179,13 @@ async function resolveHaloNames(
       const sites = await client.listSites({ clientId: haloClientId });
       const site = sites.find((candidate) => candidate.id === input.siteId);
       if (!site) {
-        throw new AppError('validation_failed', `Field "siteId": site ${input.siteId} is not a site of the mapped HaloPSA customer; choose one of its sites.`, {
-          field: 'siteId',
-        });
+        throw new AppError(
+          'validation_failed',
+          `Field "siteId": site ${input.siteId} is not a site of the mapped HaloPSA customer; choose one of its sites.`,
+          {
+            field: 'siteId',
+          },
+        );
       }
       siteName = site.name;
     }
@@ -170,9 +195,13 @@ async function resolveHaloNames(
       const users = await client.listUsers({ siteId: input.siteId! });
       const user = users.find((candidate) => candidate.id === input.userId);
       if (!user) {
-        throw new AppError('validation_failed', `Field "userId": user ${input.userId} is not an end user of site ${input.siteId}; choose one of its users.`, {
-          field: 'userId',
-        });
+        throw new AppError(
+          'validation_failed',
+          `Field "userId": user ${input.userId} is not an end user of site ${input.siteId}; choose one of its users.`,
+          {
+            field: 'userId',
+          },
+        );
       }
       userName = user.name;
     }
@@ -182,7 +211,12 @@ async function resolveHaloNames(
   }
 }
 
-async function checkOwnership(db: Queryable, accountId: string, customerId: string, input: TicketRuleInput): Promise<void> {
+async function checkOwnership(
+  db: Queryable,
+  accountId: string,
+  customerId: string,
+  input: TicketRuleInput,
+): Promise<void> {
   const domainRows = await db.query<{ id: string }>(
     'SELECT id FROM domains WHERE account_id = $1 AND customer_id = $2',
     [accountId, customerId],
@@ -203,9 +237,13 @@ async function checkOwnership(db: Queryable, accountId: string, customerId: stri
   for (const [field, ids, owned, what] of lists) {
     const index = ids.findIndex((id) => !owned.has(id));
     if (index >= 0) {
-      throw new AppError('validation_failed', `Field "${field}.${index}": ${what} ${ids[index]} does not belong to this customer account.`, {
-        field: `${field}.${index}`,
-      });
+      throw new AppError(
+        'validation_failed',
+        `Field "${field}.${index}": ${what} ${ids[index]} does not belong to this customer account.`,
+        {
+          field: `${field}.${index}`,
+        },
+      );
     }
   }
 }

@@ -11,7 +11,8 @@ import { HaloPsaError, parseInstanceUrl } from '../halopsa/index.ts';
  */
 export function checkInstanceUrl(input: string, allowedHosts: readonly string[]): URL {
   const url = parseInstanceUrl(input);
-  const hostPort = `${url.hostname}:${url.port || (url.protocol === 'https:' ? '443' : '80')}`.toLowerCase();
+  const hostPort =
+    `${url.hostname}:${url.port || (url.protocol === 'https:' ? '443' : '80')}`.toLowerCase();
   if (allowedHosts.includes(hostPort)) return url;
 
   if (url.protocol !== 'https:') {
@@ -22,7 +23,11 @@ export function checkInstanceUrl(input: string, allowedHosts: readonly string[])
     );
   }
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (host === 'localhost' || host.endsWith('.localhost') || (isIP(host) && isPrivateAddress(host))) {
+  if (
+    host === 'localhost' ||
+    host.endsWith('.localhost') ||
+    (isIP(host) && isPrivateAddress(host))
+  ) {
     throw new HaloPsaError(
       'invalid_url',
       `The HaloPSA URL points at a local or private address (${url.hostname}). An administrator can ` +

@@ -92,7 +92,11 @@ export class JobQueue {
       { batchSize: 1, pollingIntervalSeconds: options.pollingIntervalSeconds ?? 1 },
       async (jobs) => {
         for (const job of jobs) {
-          const log = this.logger.child({ queue: name, jobId: job.id, attempt: job.retryCount + 1 });
+          const log = this.logger.child({
+            queue: name,
+            jobId: job.id,
+            attempt: job.retryCount + 1,
+          });
           try {
             await handler(job.data, job);
             log.debug('job completed');

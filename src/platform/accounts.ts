@@ -36,7 +36,9 @@ export async function createAccount(
 }
 
 export async function getAccount(db: Queryable, accountId: string): Promise<MsspAccount> {
-  const [row] = await db.query<AccountRow>('SELECT * FROM mssp_accounts WHERE id = $1', [accountId]);
+  const [row] = await db.query<AccountRow>('SELECT * FROM mssp_accounts WHERE id = $1', [
+    accountId,
+  ]);
   if (!row) throw new AppError('not_found', `No MSSP account with id ${accountId} exists.`);
   return toAccount(row);
 }
@@ -62,4 +64,3 @@ export async function updateAccount(
   if (!row) throw new AppError('not_found', `No MSSP account with id ${accountId} exists.`);
   return toAccount(row);
 }
-

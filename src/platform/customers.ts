@@ -51,7 +51,11 @@ export async function listCustomers(
   return rows.map(toCustomer);
 }
 
-export async function getCustomer(db: Queryable, accountId: string, customerId: string): Promise<Customer> {
+export async function getCustomer(
+  db: Queryable,
+  accountId: string,
+  customerId: string,
+): Promise<Customer> {
   const [row] = await db.query<CustomerRow>(
     `${SELECT_CUSTOMER} WHERE c.account_id = $1 AND c.id = $2`,
     [accountId, customerId],
@@ -60,7 +64,11 @@ export async function getCustomer(db: Queryable, accountId: string, customerId: 
   return toCustomer(row);
 }
 
-export async function createCustomer(db: Queryable, accountId: string, name: string): Promise<Customer> {
+export async function createCustomer(
+  db: Queryable,
+  accountId: string,
+  name: string,
+): Promise<Customer> {
   try {
     const [row] = await db.query<{ id: string }>(
       'INSERT INTO customers (account_id, name) VALUES ($1, $2) RETURNING id',
@@ -90,11 +98,15 @@ export async function renameCustomer(
   }
 }
 
-export async function deleteCustomer(db: Queryable, accountId: string, customerId: string): Promise<void> {
-  const rows = await db.query('DELETE FROM customers WHERE account_id = $1 AND id = $2 RETURNING id', [
-    accountId,
-    customerId,
-  ]);
+export async function deleteCustomer(
+  db: Queryable,
+  accountId: string,
+  customerId: string,
+): Promise<void> {
+  const rows = await db.query(
+    'DELETE FROM customers WHERE account_id = $1 AND id = $2 RETURNING id',
+    [accountId, customerId],
+  );
   if (rows.length === 0) throw notFound('customer account', customerId);
 }
 

@@ -46,7 +46,11 @@ export async function listDomainGroups(
   return rows.map(toGroup);
 }
 
-export async function getDomainGroup(db: Queryable, accountId: string, groupId: string): Promise<DomainGroup> {
+export async function getDomainGroup(
+  db: Queryable,
+  accountId: string,
+  groupId: string,
+): Promise<DomainGroup> {
   const [row] = await db.query<GroupRow>(`${SELECT_GROUP} WHERE g.account_id = $1 AND g.id = $2`, [
     accountId,
     groupId,
@@ -101,10 +105,14 @@ export async function saveDomainGroup(
       }
     } catch (error) {
       if ((error as { code?: string }).code === '23505') {
-        throw new AppError('conflict', `This customer already has a domain group named "${input.name}".`, {
-          field: 'name',
-          cause: error,
-        });
+        throw new AppError(
+          'conflict',
+          `This customer already has a domain group named "${input.name}".`,
+          {
+            field: 'name',
+            cause: error,
+          },
+        );
       }
       throw error;
     }
@@ -119,10 +127,14 @@ export async function saveDomainGroup(
   return getDomainGroup(db, accountId, groupId);
 }
 
-export async function deleteDomainGroup(db: Queryable, accountId: string, groupId: string): Promise<void> {
-  const rows = await db.query('DELETE FROM domain_groups WHERE account_id = $1 AND id = $2 RETURNING id', [
-    accountId,
-    groupId,
-  ]);
+export async function deleteDomainGroup(
+  db: Queryable,
+  accountId: string,
+  groupId: string,
+): Promise<void> {
+  const rows = await db.query(
+    'DELETE FROM domain_groups WHERE account_id = $1 AND id = $2 RETURNING id',
+    [accountId, groupId],
+  );
   if (rows.length === 0) throw notFound('domain group', groupId);
 }

@@ -84,10 +84,10 @@ export class DomainService {
   ): Promise<Domain> {
     const name = requireDomainName(input.name);
     return this.db.transaction(async (tx) => {
-      const customers = await tx.query('SELECT 1 FROM customers WHERE account_id = $1 AND id = $2', [
-        accountId,
-        customerId,
-      ]);
+      const customers = await tx.query(
+        'SELECT 1 FROM customers WHERE account_id = $1 AND id = $2',
+        [accountId, customerId],
+      );
       if (customers.length === 0) throw notFound('customer account', customerId);
 
       const existing = await tx.query<{ customer_name: string }>(
@@ -142,25 +142,37 @@ export class DomainService {
   }
 }
 
-export async function getDomain(db: Queryable, accountId: string, domainId: string): Promise<Domain> {
-  const [row] = await db.query<DomainRow>('SELECT * FROM domains WHERE account_id = $1 AND id = $2', [
-    accountId,
-    domainId,
-  ]);
+export async function getDomain(
+  db: Queryable,
+  accountId: string,
+  domainId: string,
+): Promise<Domain> {
+  const [row] = await db.query<DomainRow>(
+    'SELECT * FROM domains WHERE account_id = $1 AND id = $2',
+    [accountId, domainId],
+  );
   if (!row) throw notFound('domain', domainId);
   return toDomain(row);
 }
 
 /** Find the monitored domain of an account by name; null when no customer monitors it. */
-export async function findDomainByName(db: Queryable, accountId: string, name: string): Promise<Domain | null> {
-  const [row] = await db.query<DomainRow>('SELECT * FROM domains WHERE account_id = $1 AND name = $2', [
-    accountId,
-    name.toLowerCase(),
-  ]);
+export async function findDomainByName(
+  db: Queryable,
+  accountId: string,
+  name: string,
+): Promise<Domain | null> {
+  const [row] = await db.query<DomainRow>(
+    'SELECT * FROM domains WHERE account_id = $1 AND name = $2',
+    [accountId, name.toLowerCase()],
+  );
   return row ? toDomain(row) : null;
 }
 
-export async function countBillableDomains(db: Queryable, accountId: string, customerId: string): Promise<number> {
+export async function countBillableDomains(
+  db: Queryable,
+  accountId: string,
+  customerId: string,
+): Promise<number> {
   const [row] = await db.query<{ count: number }>(
     `SELECT count(*)::int AS count FROM domains
       WHERE account_id = $1 AND customer_id = $2 AND status = $3`,

@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { DATABASE_ENGINES, openTestDatabase, type TestDatabase } from '../../test/support/databases.ts';
-import { apiClient, createTestAccount, startService, type TestService } from '../../test/support/service.ts';
+import {
+  DATABASE_ENGINES,
+  openTestDatabase,
+  type TestDatabase,
+} from '../../test/support/databases.ts';
+import {
+  apiClient,
+  createTestAccount,
+  startService,
+  type TestService,
+} from '../../test/support/service.ts';
 
 for (const engine of DATABASE_ENGINES) {
   describe(`platform API on ${engine}`, () => {
@@ -14,7 +23,10 @@ for (const engine of DATABASE_ENGINES) {
       database = await openTestDatabase(engine);
       service = await startService(database);
       api = apiClient(service.url, (await createTestAccount(service.app, 'Contoso MSP')).token);
-      otherApi = apiClient(service.url, (await createTestAccount(service.app, 'Fabrikam MSP')).token);
+      otherApi = apiClient(
+        service.url,
+        (await createTestAccount(service.app, 'Fabrikam MSP')).token,
+      );
     });
 
     after(async () => {
@@ -59,12 +71,17 @@ for (const engine of DATABASE_ENGINES) {
 
     test('normalises domains and counts only active ones as billable', async () => {
       const customer = (await api('POST', '/customers', { name: 'Bergen Logistics' })).body;
-      const first = await api('POST', `/customers/${customer.id}/domains`, { name: ' Bergen-Logistics.EXAMPLE. ' });
+      const first = await api('POST', `/customers/${customer.id}/domains`, {
+        name: ' Bergen-Logistics.EXAMPLE. ',
+      });
       assert.equal(first.status, 201);
       assert.equal(first.body.name, 'bergen-logistics.example');
       assert.equal(first.body.billable, true);
 
-      const idn = await api('POST', `/customers/${customer.id}/domains`, { name: 'bücher.example', status: 'pending' });
+      const idn = await api('POST', `/customers/${customer.id}/domains`, {
+        name: 'bücher.example',
+        status: 'pending',
+      });
       assert.equal(idn.status, 201);
       assert.equal(idn.body.name, 'xn--bcher-kva.example');
       assert.equal(idn.body.billable, false);
@@ -94,42 +111,72 @@ for (const engine of DATABASE_ENGINES) {
       }
 
       await api('POST', `/customers/${customer.id}/domains`, { name: 'cobalt.example' });
-      const again = await api('POST', `/customers/${customer.id}/domains`, { name: 'COBALT.example' });
+      const again = await api('POST', `/customers/${customer.id}/domains`, {
+        name: 'COBALT.example',
+      });
       assert.equal(again.status, 409);
       assert.match(again.body.error.message, /already monitored for customer "Cobalt Legal"/);
     });
 
     test('keeps each MSSP account apart', async () => {
       const customer = (await api('POST', '/customers', { name: 'Delta Farms' })).body;
-      const domain = (await api('POST', `/customers/${customer.id}/domains`, { name: 'delta-farms.example' })).body;
+      const domain = (
+        await api('POST', `/customers/${customer.id}/domains`, { name: 'delta-farms.example' })
+      ).body;
 
       assert.equal((await otherApi('GET', `/customers/${customer.id}`)).status, 404);
       assert.equal((await otherApi('GET', `/domains/${domain.id}`)).status, 404);
-      assert.equal((await otherApi('PATCH', `/domains/${domain.id}`, { status: 'paused' })).status, 404);
+      assert.equal(
+        (await otherApi('PATCH', `/domains/${domain.id}`, { status: 'paused' })).status,
+        404,
+      );
       assert.equal((await otherApi('DELETE', `/customers/${customer.id}`)).status, 404);
       const list = (await otherApi('GET', '/customers')).body.customers;
-      assert.equal(list.some((entry: { id: string }) => entry.id === customer.id), false);
+      assert.equal(
+        list.some((entry: { id: string }) => entry.id === customer.id),
+        false,
+      );
       // The same domain name may be monitored by another MSSP account.
       const otherCustomer = (await otherApi('POST', '/customers', { name: 'Delta Farms' })).body;
-      assert.equal((await otherApi('POST', `/customers/${otherCustomer.id}/domains`, { name: 'delta-farms.example' })).status, 201);
+      assert.equal(
+        (
+          await otherApi('POST', `/customers/${otherCustomer.id}/domains`, {
+            name: 'delta-farms.example',
+          })
+        ).status,
+        201,
+      );
     });
 
     test('saves domain groups of the customer own domains only', async () => {
       const customer = (await api('POST', '/customers', { name: 'Echo Clinics' })).body;
       const other = (await api('POST', '/customers', { name: 'Foxtrot Bakery' })).body;
-      const a = (await api('POST', `/customers/${customer.id}/domains`, { name: 'echo-a.example' })).body;
-      const b = (await api('POST', `/customers/${customer.id}/domains`, { name: 'echo-b.example' })).body;
-      const foreign = (await api('POST', `/customers/${other.id}/domains`, { name: 'foxtrot.example' })).body;
+      const a = (await api('POST', `/customers/${customer.id}/domains`, { name: 'echo-a.example' }))
+        .body;
+      const b = (await api('POST', `/customers/${customer.id}/domains`, { name: 'echo-b.example' }))
+        .body;
+      const foreign = (
+        await api('POST', `/customers/${other.id}/domains`, { name: 'foxtrot.example' })
+      ).body;
 
-      const group = await api('POST', `/customers/${customer.id}/groups`, { name: 'Marketing', domainIds: [a.id, b.id] });
+      const group = await api('POST', `/customers/${customer.id}/groups`, {
+        name: 'Marketing',
+        domainIds: [a.id, b.id],
+      });
       assert.equal(group.status, 201);
       assert.deepEqual([...group.body.domainIds].sort(), [a.id, b.id].sort());
 
-      const bad = await api('POST', `/customers/${customer.id}/groups`, { name: 'Mixed', domainIds: [a.id, foreign.id] });
+      const bad = await api('POST', `/customers/${customer.id}/groups`, {
+        name: 'Mixed',
+        domainIds: [a.id, foreign.id],
+      });
       assert.equal(bad.status, 400);
       assert.equal(bad.body.error.field, 'domainIds.1');
 
-      const renamed = await api('PUT', `/groups/${group.body.id}`, { name: 'Sales', domainIds: [b.id] });
+      const renamed = await api('PUT', `/groups/${group.body.id}`, {
+        name: 'Sales',
+        domainIds: [b.id],
+      });
       assert.equal(renamed.body.name, 'Sales');
       assert.deepEqual(renamed.body.domainIds, [b.id]);
     });

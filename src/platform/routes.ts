@@ -20,16 +20,28 @@ import {
 import { DOMAIN_STATUSES, type DomainService } from './domains.ts';
 
 const idParams = z.object({ id: z.uuid({ error: 'must be a UUID' }) });
-const name = z.string().trim().min(1, { error: 'must not be empty' }).max(200, { error: 'must be at most 200 characters' });
+const name = z
+  .string()
+  .trim()
+  .min(1, { error: 'must not be empty' })
+  .max(200, { error: 'must be at most 200 characters' });
 const status = z.enum(DOMAIN_STATUSES, { error: `must be one of ${DOMAIN_STATUSES.join(', ')}` });
 
-const accountPatch = z.strictObject({ name: name.optional(), halopsaIntegrationEnabled: z.boolean().optional() });
+const accountPatch = z.strictObject({
+  name: name.optional(),
+  halopsaIntegrationEnabled: z.boolean().optional(),
+});
 const customerBody = z.strictObject({ name });
 const domainBody = z.strictObject({ name: z.string().max(300), status: status.optional() });
 const domainPatch = z.strictObject({ status });
-const groupBody = z.strictObject({ name, domainIds: z.array(z.uuid({ error: 'must be a UUID' })).max(10_000) });
+const groupBody = z.strictObject({
+  name,
+  domainIds: z.array(z.uuid({ error: 'must be a UUID' })).max(10_000),
+});
 const listQuery = z.strictObject({ search: z.string().max(200).optional() });
-const domainListQuery = z.strictObject({ customerId: z.uuid({ error: 'must be a UUID' }).optional() });
+const domainListQuery = z.strictObject({
+  customerId: z.uuid({ error: 'must be a UUID' }).optional(),
+});
 
 export interface PlatformRoutesOptions {
   db: Database;
@@ -137,7 +149,11 @@ export function platformRoutes({ db, domains }: PlatformRoutesOptions): FastifyP
       const input = parseInput(groupBody, request.body);
       const accountId = accountOf(request);
       const existing = await getDomainGroup(db, accountId, id);
-      return saveDomainGroup(db, accountId, { groupId: id, customerId: existing.customerId, ...input });
+      return saveDomainGroup(db, accountId, {
+        groupId: id,
+        customerId: existing.customerId,
+        ...input,
+      });
     });
 
     app.delete('/groups/:id', async (request, reply) => {

@@ -34,7 +34,7 @@ export interface IngestResult {
 
 /**
  * Unwrap, parse and store aggregate reports. A file that cannot be unwrapped raises a
- * ReportInputError and stores nothing; inside an archive, each report document succeeds or
+ * ReportInputError and stores nothing. Inside an archive, each report document succeeds or
  * fails alone, in its own transaction.
  */
 export class ReportIngestService {

@@ -2,7 +2,7 @@ import type { Queryable } from '../db/database.ts';
 import { notFound } from '../errors/app-error.ts';
 import type { AggregateRecord, ParsedAggregateReport } from './aggregate-parser.ts';
 
-/** A record failed DMARC when neither DKIM nor SPF passed with alignment. */
+/** Tell whether a record failed DMARC, which it does when neither DKIM nor SPF passed aligned. */
 export function failsDmarc(record: Pick<AggregateRecord, 'dkim' | 'spf'>): boolean {
   return record.dkim !== 'pass' && record.spf !== 'pass';
 }

@@ -6,12 +6,18 @@ import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { startEmulator, type RunningEmulator } from '../../emulator/halopsa/server.ts';
 import { DATABASE_ENGINES, openTestDatabase, type TestDatabase } from '../support/databases.ts';
-import { apiClient, createTestAccount, startService, type TestService } from '../support/service.ts';
+import {
+  apiClient,
+  createTestAccount,
+  startService,
+  type TestService,
+} from '../support/service.ts';
 
-const fixture = (path: string) => readFileSync(new URL(`../fixtures/reports/${path}`, import.meta.url));
+const fixture = (path: string) =>
+  readFileSync(new URL(`../fixtures/reports/${path}`, import.meta.url));
 const VALID_REPORT = fixture('e2e-failing-report.xml');
 
-/** A web server on loopback that answers every request with an HTML page, as a wrong URL would. */
+/** Start a web server on loopback that returns an HTML page for every request, as a wrong URL would. */
 async function startHtmlServer(): Promise<{ server: Server; host: string }> {
   const server = createServer((_request, response) => {
     response.writeHead(200, { 'content-type': 'text/html' });
@@ -21,7 +27,7 @@ async function startHtmlServer(): Promise<{ server: Server; host: string }> {
   return { server, host: `127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
-/** A loopback port with nothing listening: bound, read, then closed. */
+/** Find a loopback port with nothing listening, by binding it and closing it again. */
 async function closedPort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -74,7 +80,11 @@ for (const engine of DATABASE_ENGINES) {
     }
 
     async function connect(body: Record<string, string>) {
-      return api('PUT', '/integrations/halopsa/connection', { clientId: 'dmarcdesk-demo', clientSecret: 'x', ...body });
+      return api('PUT', '/integrations/halopsa/connection', {
+        clientId: 'dmarcdesk-demo',
+        clientSecret: 'x',
+        ...body,
+      });
     }
 
     test('wrong client secret is named and nothing is saved', async () => {
@@ -125,12 +135,22 @@ for (const engine of DATABASE_ENGINES) {
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({
           clientSecret: 'limited-secret',
-          permissions: ['read:customers', 'edit:customers', 'read:items', 'read:tickets', 'edit:tickets'],
+          permissions: [
+            'read:customers',
+            'edit:customers',
+            'read:items',
+            'read:tickets',
+            'edit:tickets',
+          ],
         }),
       });
       assert.equal(created.ok, true);
 
-      const response = await connect({ url: emulator.url, clientId: 'limited-app', clientSecret: 'limited-secret' });
+      const response = await connect({
+        url: emulator.url,
+        clientId: 'limited-app',
+        clientSecret: 'limited-secret',
+      });
       assert.equal(response.status, 422);
       assert.equal(response.body.error.details.halopsaError, 'permission_missing');
       assert.equal(response.body.error.details.permission, 'read:softwarelicensing');
@@ -153,14 +173,24 @@ for (const engine of DATABASE_ENGINES) {
     }
 
     for (const [name, body, reason] of [
-      ['corrupt gzip', Buffer.concat([gzipSync(VALID_REPORT).subarray(0, 200), Buffer.alloc(50, 7)]), 'corrupt_gzip'],
+      [
+        'corrupt gzip',
+        Buffer.concat([gzipSync(VALID_REPORT).subarray(0, 200), Buffer.alloc(50, 7)]),
+        'corrupt_gzip',
+      ],
       ['truncated gzip', gzipSync(VALID_REPORT).subarray(0, 300), 'corrupt_gzip'],
       ['malformed XML', fixture('dmarc_report_reader/malformed.xml'), 'not_well_formed'],
       ['truncated XML', fixture('dmarc/tests/fixtures/malformed.xml'), 'not_well_formed'],
-      ['XML that is no DMARC report', fixture('dmarc_report_reader/non-dmarc.xml'), 'not_a_dmarc_report'],
+      [
+        'XML that is no DMARC report',
+        fixture('dmarc_report_reader/non-dmarc.xml'),
+        'not_a_dmarc_report',
+      ],
       [
         'entity expansion',
-        Buffer.from('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]><feedback>&lol2;</feedback>'),
+        Buffer.from(
+          '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]><feedback>&lol2;</feedback>',
+        ),
         'doctype_forbidden',
       ],
       ['a PNG image', Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex'), 'unsupported_format'],

@@ -3,11 +3,19 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { startEmulator, type RunningEmulator } from '../../emulator/halopsa/server.ts';
 import { DATABASE_ENGINES, openTestDatabase, type TestDatabase } from '../support/databases.ts';
-import { apiClient, createTestAccount, eventually, startService, type TestService } from '../support/service.ts';
+import {
+  apiClient,
+  createTestAccount,
+  eventually,
+  startService,
+  type TestService,
+} from '../support/service.ts';
 
 // A real Fastmail aggregate report for stalw.art: 9 messages, 8 of them failing DMARC, from
 // 173.228.157.66 (4), 64.147.108.117 (3) and 64.147.108.173 (1).
-const FAILING_REPORT = readFileSync(new URL('../fixtures/reports/e2e-failing-report.xml', import.meta.url));
+const FAILING_REPORT = readFileSync(
+  new URL('../fixtures/reports/e2e-failing-report.xml', import.meta.url),
+);
 const DEMO_SECRET = 'demo-secret-change-me';
 
 interface EmulatorRecord {
@@ -15,7 +23,10 @@ interface EmulatorRecord {
   [field: string]: unknown;
 }
 
-async function emulatorRecords(emulator: RunningEmulator, resource: string): Promise<EmulatorRecord[]> {
+async function emulatorRecords(
+  emulator: RunningEmulator,
+  resource: string,
+): Promise<EmulatorRecord[]> {
   const response = await fetch(`${emulator.url}/_emulator/records/${resource}`);
   assert.equal(response.status, 200);
   return ((await response.json()) as { records: EmulatorRecord[] }).records;
@@ -28,7 +39,14 @@ for (const engine of DATABASE_ENGINES) {
     let service: TestService;
     let api: ReturnType<typeof apiClient>;
     const ids: Record<string, string> = {};
-    const halo: { clientA: number; clientB: number; item: number; alertType: number; site: number; user: number } = {
+    const halo: {
+      clientA: number;
+      clientB: number;
+      item: number;
+      alertType: number;
+      site: number;
+      user: number;
+    } = {
       clientA: 0,
       clientB: 0,
       item: 0,
@@ -39,11 +57,16 @@ for (const engine of DATABASE_ENGINES) {
 
     const licencesOf = async (clientId: number) =>
       (await emulatorRecords(emulator, 'SoftwareLicence')).filter(
-        (licence) => licence.client_id === clientId && licence.item_id === halo.item && !licence.deleted,
+        (licence) =>
+          licence.client_id === clientId && licence.item_id === halo.item && !licence.deleted,
       );
     // The emulator seeds tickets of its own; ours carry an alert id.
     const ourTickets = async () =>
-      (await emulatorRecords(emulator, 'Tickets')).filter((ticket) => typeof ticket.third_party_id_string === 'string' && ticket.third_party_id_string.length > 0);
+      (await emulatorRecords(emulator, 'Tickets')).filter(
+        (ticket) =>
+          typeof ticket.third_party_id_string === 'string' &&
+          ticket.third_party_id_string.length > 0,
+      );
 
     before(async () => {
       database = await openTestDatabase(engine);
@@ -63,10 +86,15 @@ for (const engine of DATABASE_ENGINES) {
       const acme = (await api('POST', '/customers', { name: 'Acme Dental' })).body;
       ids.sample = sample.id;
       ids.acme = acme.id;
-      ids.stalwart = (await api('POST', `/customers/${sample.id}/domains`, { name: 'stalw.art' })).body.id;
+      ids.stalwart = (
+        await api('POST', `/customers/${sample.id}/domains`, { name: 'stalw.art' })
+      ).body.id;
       await api('POST', `/customers/${sample.id}/domains`, { name: 'stalwart-mail.example' });
       await api('POST', `/customers/${acme.id}/domains`, { name: 'acme-dental.example' });
-      await api('POST', `/customers/${acme.id}/domains`, { name: 'acme-staging.example', status: 'pending' });
+      await api('POST', `/customers/${acme.id}/domains`, {
+        name: 'acme-staging.example',
+        status: 'pending',
+      });
 
       const rule = await api('PUT', `/domains/${ids.stalwart}/threshold`, { maxFailedMessages: 5 });
       assert.equal(rule.status, 200);
@@ -87,7 +115,10 @@ for (const engine of DATABASE_ENGINES) {
       const stored = await service.app.db.query<{ client_secret_encrypted: Uint8Array }>(
         'SELECT client_secret_encrypted FROM halopsa_connections',
       );
-      assert.equal(Buffer.from(stored[0]!.client_secret_encrypted).includes(Buffer.from(DEMO_SECRET)), false);
+      assert.equal(
+        Buffer.from(stored[0]!.client_secret_encrypted).includes(Buffer.from(DEMO_SECRET)),
+        false,
+      );
     });
 
     test('lists HaloPSA customers, items and ticket types', async () => {
@@ -98,7 +129,9 @@ for (const engine of DATABASE_ENGINES) {
       halo.clientB = active[1].id;
 
       const items = (await api('GET', '/integrations/halopsa/items')).body.items;
-      halo.item = items.find((item: { name: string }) => item.name === 'DMARC Monitoring (per domain)').id;
+      halo.item = items.find(
+        (item: { name: string }) => item.name === 'DMARC Monitoring (per domain)',
+      ).id;
 
       const types = (await api('GET', '/integrations/halopsa/ticket-types')).body;
       const alertType = types.ticketTypes.find((type: { name: string }) => type.name === 'Alert');
@@ -106,9 +139,11 @@ for (const engine of DATABASE_ENGINES) {
       assert.equal(types.defaultTicketTypeId, alertType.id);
       halo.alertType = alertType.id;
 
-      const sites = (await api('GET', `/integrations/halopsa/sites?clientId=${halo.clientA}`)).body.sites;
+      const sites = (await api('GET', `/integrations/halopsa/sites?clientId=${halo.clientA}`)).body
+        .sites;
       halo.site = sites[0].id;
-      const users = (await api('GET', `/integrations/halopsa/users?siteId=${halo.site}`)).body.users;
+      const users = (await api('GET', `/integrations/halopsa/users?siteId=${halo.site}`)).body
+        .users;
       halo.user = users[0].id;
     });
 
@@ -171,7 +206,11 @@ for (const engine of DATABASE_ENGINES) {
       await api('POST', '/integrations/halopsa/submit');
       await eventually(async () => {
         const mappings = (await api('GET', '/integrations/halopsa/mappings')).body.mappings;
-        return mappings.every((mapping: { syncedCount: number | null }) => mapping.syncedCount !== null) ? true : undefined;
+        return mappings.every(
+          (mapping: { syncedCount: number | null }) => mapping.syncedCount !== null,
+        )
+          ? true
+          : undefined;
       }, 'both mappings synced');
       await new Promise((resolve) => setTimeout(resolve, 1500));
       assert.equal((await licencesOf(halo.clientA)).length, 1);
@@ -214,7 +253,10 @@ for (const engine of DATABASE_ENGINES) {
       assert.match(String(ticket.details), /8 of 9 messages/);
       assert.match(String(ticket.details), /173\.228\.157\.66: 4 messages/);
       assert.match(String(ticket.details), /64\.147\.108\.117: 3 messages/);
-      assert.match(String(ticket.details), new RegExp(`http://dmarcdesk\\.test/alerts/${alert.id}`));
+      assert.match(
+        String(ticket.details),
+        new RegExp(`http://dmarcdesk\\.test/alerts/${alert.id}`),
+      );
 
       const stored = await eventually(async () => {
         const current = (await api('GET', `/alerts/${alert.id}`)).body;
@@ -236,24 +278,35 @@ for (const engine of DATABASE_ENGINES) {
     });
 
     test('licence count follows domains added, paused and removed', async () => {
-      const added = (await api('POST', `/customers/${ids.sample}/domains`, { name: 'stalwart-labs.example' })).body;
+      const added = (
+        await api('POST', `/customers/${ids.sample}/domains`, { name: 'stalwart-labs.example' })
+      ).body;
       await eventually(async () => {
         const licences = await licencesOf(halo.clientA);
         return licences.length === 1 && licences[0]!.count === 3 ? true : undefined;
       }, 'the licence count to reach 3 after a domain was added');
 
       await api('PATCH', `/domains/${added.id}`, { status: 'paused' });
-      await eventually(async () => ((await licencesOf(halo.clientA))[0]?.count === 2 ? true : undefined), 'count 2 after pausing');
+      await eventually(
+        async () => ((await licencesOf(halo.clientA))[0]?.count === 2 ? true : undefined),
+        'count 2 after pausing',
+      );
 
       const pending = (await api('GET', `/customers/${ids.acme}/domains`)).body.domains.find(
         (domain: { status: string }) => domain.status === 'pending',
       );
       await api('PATCH', `/domains/${pending.id}`, { status: 'active' });
-      await eventually(async () => ((await licencesOf(halo.clientB))[0]?.count === 2 ? true : undefined), 'count 2 after activating');
+      await eventually(
+        async () => ((await licencesOf(halo.clientB))[0]?.count === 2 ? true : undefined),
+        'count 2 after activating',
+      );
 
       await api('DELETE', `/domains/${added.id}`);
       await api('DELETE', `/domains/${ids.stalwart}`);
-      await eventually(async () => ((await licencesOf(halo.clientA))[0]?.count === 1 ? true : undefined), 'count 1 after removals');
+      await eventually(
+        async () => ((await licencesOf(halo.clientA))[0]?.count === 1 ? true : undefined),
+        'count 1 after removals',
+      );
       assert.equal((await licencesOf(halo.clientA)).length, 1);
     });
   });

@@ -12,7 +12,7 @@ export interface TestDatabase {
 
 const DEFAULT_POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/test';
 
-/** The PostgreSQL server the tests use; DMARCDESK_TEST_DATABASE_URL overrides the default. */
+/** Return the URL of the PostgreSQL server the tests use, from DMARCDESK_TEST_DATABASE_URL if set. */
 export function testPostgresUrl(): string {
   return process.env.DMARCDESK_TEST_DATABASE_URL ?? DEFAULT_POSTGRES_URL;
 }
@@ -26,7 +26,9 @@ export async function createPostgresDatabase(): Promise<TestDatabase> {
   const name = `dmarcdesk_test_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect().catch((error: Error) => {
-    throw new Error(`PostgreSQL is not reachable at ${adminUrl} (${error.message}); start it or set DMARCDESK_TEST_DATABASE_URL.`);
+    throw new Error(
+      `PostgreSQL is not reachable at ${adminUrl} (${error.message}); start it or set DMARCDESK_TEST_DATABASE_URL.`,
+    );
   });
   try {
     await admin.query(`CREATE DATABASE ${name}`);
@@ -57,6 +59,8 @@ export function pgliteDatabase(): TestDatabase {
 /** Both storage engines, in the order the suites run them. */
 export const DATABASE_ENGINES = ['pglite', 'postgres'] as const;
 
-export async function openTestDatabase(engine: (typeof DATABASE_ENGINES)[number]): Promise<TestDatabase> {
+export async function openTestDatabase(
+  engine: (typeof DATABASE_ENGINES)[number],
+): Promise<TestDatabase> {
   return engine === 'pglite' ? pgliteDatabase() : createPostgresDatabase();
 }

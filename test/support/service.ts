@@ -49,7 +49,10 @@ export async function startService(
 }
 
 /** Create an MSSP account with the HaloPSA Integration setting on, and an API token for it. */
-export async function createTestAccount(app: App, name = 'Northwind MSP'): Promise<{ accountId: string; token: string }> {
+export async function createTestAccount(
+  app: App,
+  name = 'Northwind MSP',
+): Promise<{ accountId: string; token: string }> {
   const account = await createAccount(app.db, { name, halopsaIntegrationEnabled: true });
   const { token } = await createApiToken(app.db, account.id, 'test');
   return { accountId: account.id, token };
@@ -75,7 +78,11 @@ export function apiClient(baseUrl: string, token: string) {
 }
 
 /** Poll `check` until it returns a value other than undefined, or fail after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 20_000): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined>,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -87,5 +94,7 @@ export async function eventually<T>(check: () => Promise<T | undefined>, what: s
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+  throw new Error(
+    `Timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`,
+  );
 }
