@@ -39,7 +39,12 @@ export class JobQueue {
     private readonly logger: Logger,
   ) {
     this.boss = db.pglite
-      ? new PgBoss({ db: fromPglite(db.pglite), backend: 'pglite', schema: 'pgboss' })
+      ? new PgBoss({
+          db: fromPglite(db.pglite),
+          backend: 'pglite',
+          schema: 'pgboss',
+          useListenNotify: true,
+        })
       : new PgBoss({
           connectionString: db.connectionString!,
           schema: 'pgboss',
