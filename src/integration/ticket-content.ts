@@ -5,6 +5,8 @@ export function formatTicket(
   alert: Alert,
   publicUrl: string,
 ): { summary: string; details: string } {
+  // NOTE: no page is served at /alerts/:id until the web UI exists; the alert's evidence is
+  // readable today through GET /api/v1/alerts/:id.
   const link = `${publicUrl}/alerts/${alert.id}`;
   const evidence = alert.evidence;
   const lines: string[] = [];
