@@ -1,8 +1,10 @@
 import type { Logger } from 'pino';
+import type { Dispatcher } from 'undici';
 import type { Database, Queryable } from '../db/database.ts';
 import { AppError } from '../errors/app-error.ts';
 import { HaloPsaClient, HaloPsaError } from '../halopsa/index.ts';
 import { toAppError } from './halopsa-errors.ts';
+import { createGuardedDispatcher } from './outbound-guard.ts';
 import { recordEvent } from './history.ts';
 import { halopsaSecretContext, type SecretBox } from './secret-box.ts';
 import { checkInstanceUrl } from './url-policy.ts';
@@ -52,8 +54,14 @@ export interface ConnectionServiceOptions {
  */
 export class ConnectionService {
   private readonly clients = new Map<string, { key: string; client: HaloPsaClient }>();
+  private readonly dispatcher: Dispatcher;
 
-  constructor(private readonly options: ConnectionServiceOptions) {}
+  constructor(private readonly options: ConnectionServiceOptions) {
+    this.dispatcher = createGuardedDispatcher({
+      allowedHosts: options.allowedHosts,
+      onBlocked: (event) => options.logger.warn(event, 'blocked an outbound HaloPSA connection'),
+    });
+  }
 
   async get(accountId: string): Promise<ConnectionView | null> {
     const row = await this.load(this.options.db, accountId);
@@ -195,6 +203,7 @@ export class ConnectionService {
       clientSecret: settings.clientSecret,
       ...(settings.tenant ? { tenant: settings.tenant } : {}),
       timeoutMs: this.options.timeoutMs,
+      dispatcher: this.dispatcher,
       logger: log,
     });
   }

@@ -1,66 +1,48 @@
 import { isIP } from 'node:net';
 import { HaloPsaError, parseInstanceUrl } from '../halopsa/index.ts';
+import { classifyAddress } from './outbound-guard.ts';
 
 /**
- * Parse a HaloPSA URL typed by an operator and apply the outbound policy: https only, and no
- * loopback, private or link-local address, unless its host:port is listed in
- * DMARCDESK_HALOPSA_ALLOWED_HOSTS (an on-premises HaloPSA, or the emulator in tests).
- *
- * NOTE: only IP literals are checked here. A host name that resolves to a private address is
- * not yet caught; that needs a connect-time check of the resolved address in the dispatcher.
+ * Parse a HaloPSA URL typed by an operator and apply the outbound policy: https, a host name
+ * rather than an IP address, no local names, and port 443 or 1024 and above. A host:port listed
+ * in DMARCDESK_HALOPSA_ALLOWED_HOSTS (an on-premises HaloPSA, or the emulator in tests) is exempt.
+ * The addresses a name resolves to are checked again at every connection by the guarded
+ * dispatcher, because DNS can change after the URL was saved.
  */
 export function checkInstanceUrl(input: string, allowedHosts: readonly string[]): URL {
   const url = parseInstanceUrl(input);
-  const hostPort =
-    `${url.hostname}:${url.port || (url.protocol === 'https:' ? '443' : '80')}`.toLowerCase();
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  const hostPort = `${url.hostname}:${port}`.toLowerCase();
   if (allowedHosts.includes(hostPort)) return url;
 
+  const allowHint = `An administrator can allow an on-premises instance by adding ${hostPort} to DMARCDESK_HALOPSA_ALLOWED_HOSTS.`;
   if (url.protocol !== 'https:') {
-    throw new HaloPsaError(
-      'invalid_url',
-      `The HaloPSA URL must start with https:// (got ${url.protocol}//). An administrator can allow ` +
-        `plain http for an on-premises instance by adding ${hostPort} to DMARCDESK_HALOPSA_ALLOWED_HOSTS.`,
+    throw invalidUrl(
+      `The HaloPSA URL must start with https:// (got ${url.protocol}//). ${allowHint}`,
     );
   }
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (
-    host === 'localhost' ||
-    host.endsWith('.localhost') ||
-    (isIP(host) && isPrivateAddress(host))
-  ) {
-    throw new HaloPsaError(
-      'invalid_url',
-      `The HaloPSA URL points at a local or private address (${url.hostname}). An administrator can ` +
-        `allow it for an on-premises instance by adding ${hostPort} to DMARCDESK_HALOPSA_ALLOWED_HOSTS.`,
+
+  const host = url.hostname.replace(/^\[|\]$/g, '').replace(/\.$/, '');
+  if (isIP(host)) {
+    const verdict = classifyAddress(host);
+    const kind = verdict.allowed ? 'an IP address' : 'a local or private address';
+    throw invalidUrl(
+      `The HaloPSA URL points at ${kind} (${url.hostname}); use the instance's host name, such as https://yourcompany.halopsa.com. ${allowHint}`,
+    );
+  }
+  if (host === 'localhost' || host.endsWith('.localhost') || !host.includes('.')) {
+    throw invalidUrl(
+      `The HaloPSA URL points at a local name (${url.hostname}); use the instance's full host name. ${allowHint}`,
+    );
+  }
+  if (port !== '443' && Number(port) < 1024) {
+    throw invalidUrl(
+      `The HaloPSA URL uses port ${port}; HaloPSA is served on 443, and only ports from 1024 up are accepted otherwise. ${allowHint}`,
     );
   }
   return url;
 }
 
-function isPrivateAddress(address: string): boolean {
-  if (isIP(address) === 4) {
-    const [a = 0, b = 0] = address.split('.').map(Number);
-    return (
-      a === 0 ||
-      a === 10 ||
-      a === 127 ||
-      (a === 100 && b >= 64 && b <= 127) ||
-      (a === 169 && b === 254) ||
-      (a === 172 && b >= 16 && b <= 31) ||
-      (a === 192 && b === 168) ||
-      a >= 224
-    );
-  }
-  const lower = address.toLowerCase();
-  if (lower.startsWith('::ffff:')) {
-    const mapped = lower.slice(7);
-    return isIP(mapped) === 4 ? isPrivateAddress(mapped) : true;
-  }
-  return (
-    lower === '::' ||
-    lower === '::1' ||
-    /^f[cd]/.test(lower) ||
-    /^fe[89ab]/.test(lower) ||
-    lower.startsWith('ff')
-  );
+function invalidUrl(message: string): HaloPsaError {
+  return new HaloPsaError('invalid_url', message);
 }
