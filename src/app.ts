@@ -58,7 +58,10 @@ export async function createApp(
     const queue = new JobQueue(db, logger.child({ component: 'jobs' }));
     await queue.start(INTEGRATION_QUEUES);
 
-    const secrets = new SecretBox(resolveSecretKey(config.secretKey, config.dataDir, logger));
+    const secrets = new SecretBox(
+      resolveSecretKey(config.secretKey, config.dataDir, logger),
+      config.previousSecretKeys,
+    );
     const connections = new ConnectionService({
       db,
       secrets,

@@ -6,6 +6,9 @@ import { openDatabase } from '../db/database.ts';
 import { migrate } from '../db/migrate.ts';
 import { createLogger } from '../logging.ts';
 import { createAccount, listAccounts } from '../platform/accounts.ts';
+import { SecretBox } from '../integration/secret-box.ts';
+import { resolveSecretKey } from '../integration/secret-key.ts';
+import { reencryptSecrets } from '../integration/secret-rotation.ts';
 import { ApiClient, CliError } from './api-client.ts';
 
 const USAGE = `Usage: dmarcdesk <command> [options]
@@ -14,6 +17,8 @@ Commands that open the database directly (stop the service first when it runs on
   account create --name NAME [--halopsa]   create an MSSP account and print its first API token
   account list                             list MSSP accounts
   token create --account ID [--name NAME]  create another API token for an account
+  secrets reencrypt                        re-encrypt stored secrets with DMARCDESK_SECRET_KEY,
+                                           after moving the old key to DMARCDESK_PREVIOUS_SECRET_KEYS
 
 Commands that call a running service (--url and --token, or DMARCDESK_URL and DMARCDESK_TOKEN):
   customer list                            list customer accounts
@@ -122,6 +127,16 @@ async function run(argv: string[]): Promise<void> {
           apiToken: token.token,
           note: 'The API token is shown once; store it now.',
         });
+      });
+    case 'secrets reencrypt':
+      return withDatabase(async (db) => {
+        const config = loadConfig(process.env);
+        const logger = createLogger('warn');
+        const secrets = new SecretBox(
+          resolveSecretKey(config.secretKey, config.dataDir, logger),
+          config.previousSecretKeys,
+        );
+        print(await reencryptSecrets(db, secrets));
       });
     case 'customer list':
       return print(await api().get('/customers'));

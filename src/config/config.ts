@@ -15,6 +15,8 @@ export interface Config {
   publicUrl: string;
   /** 32-byte AES-256-GCM key for secrets at rest, or null to use the key file in dataDir. */
   secretKey: Buffer | null;
+  /** Keys that encrypted secrets before the current one; they still decrypt. */
+  previousSecretKeys: Buffer[];
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** host:port pairs of HaloPSA instances that may be called over plain http or on a private address. */
   halopsaAllowedHosts: string[];
@@ -58,6 +60,24 @@ const secretKeyString = z.string().transform((value, context) => {
   return key;
 });
 
+const secretKeyList = z.string().transform((value, context) => {
+  const keys: Buffer[] = [];
+  value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry.length > 0)
+    .forEach((entry, index) => {
+      const key = Buffer.from(entry, 'base64');
+      if (key.length === 32) keys.push(key);
+      else
+        context.addIssue({
+          code: 'custom',
+          message: `entry ${index + 1} must be 32 bytes encoded in base64 (got ${key.length} bytes)`,
+        });
+    });
+  return keys;
+});
+
 const hostPortList = z.string().transform((value, context) => {
   const entries = value
     .split(',')
@@ -86,6 +106,7 @@ const environmentSchema = z.object({
     .url({ error: 'must be an absolute URL such as https://dmarc.example.com' })
     .optional(),
   DMARCDESK_SECRET_KEY: secretKeyString.optional(),
+  DMARCDESK_PREVIOUS_SECRET_KEYS: secretKeyList.default([]),
   DMARCDESK_LOG_LEVEL: z
     .enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` })
     .default('info'),
@@ -137,6 +158,7 @@ export function loadConfig(
     port: values.DMARCDESK_PORT,
     publicUrl: publicUrl.replace(/\/+$/, ''),
     secretKey: values.DMARCDESK_SECRET_KEY ?? null,
+    previousSecretKeys: values.DMARCDESK_PREVIOUS_SECRET_KEYS,
     logLevel: values.DMARCDESK_LOG_LEVEL,
     halopsaAllowedHosts: values.DMARCDESK_HALOPSA_ALLOWED_HOSTS,
     halopsaTimeoutMs: values.DMARCDESK_HALOPSA_TIMEOUT_MS,

@@ -1,55 +1,100 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 
-const FORMAT_VERSION = 1;
+// Layout of a sealed secret: format byte, key id, nonce, ciphertext, tag.
+const FORMAT_VERSION = 2;
+const KEY_ID_BYTES = 8;
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
+const HEADER_BYTES = 1 + KEY_ID_BYTES + NONCE_BYTES;
 
-/** Decryption failed: wrong key, or the ciphertext was moved to another account or URL. */
+/** Decryption failed: unknown key, or the ciphertext was altered or moved to another row. */
 export class SecretDecryptionError extends Error {
-  constructor(cause: unknown) {
+  constructor(reason: string, cause?: unknown) {
     super(
-      'A stored HaloPSA client secret could not be decrypted: the secret key has changed, or ' +
-        'the stored row was altered. Set the original DMARCDESK_SECRET_KEY, or connect again.',
+      `A stored HaloPSA client secret could not be decrypted: ${reason}. Set the key it was ` +
+        'encrypted with in DMARCDESK_SECRET_KEY or DMARCDESK_PREVIOUS_SECRET_KEYS, or connect again.',
       { cause },
     );
     this.name = 'SecretDecryptionError';
   }
 }
 
+function keyIdOf(key: Buffer): Buffer {
+  return createHash('sha256')
+    .update('dmarcdesk secret key id')
+    .update(key)
+    .digest()
+    .subarray(0, KEY_ID_BYTES);
+}
+
 /**
- * AES-256-GCM for secrets at rest. The associated data binds each ciphertext to the context it
- * belongs to (account and HaloPSA URL), so a ciphertext copied to another row fails to decrypt.
- * Layout: version byte, 12-byte random nonce, ciphertext, 16-byte tag.
+ * AES-256-GCM for secrets at rest, with key rotation: the current key encrypts, and previous
+ * keys still decrypt what they sealed. Each ciphertext names its key by an id derived from the
+ * key, and its associated data binds it to the context it belongs to (account and HaloPSA URL),
+ * so a ciphertext copied to another row fails to decrypt.
  */
 export class SecretBox {
-  constructor(private readonly key: Buffer) {
-    if (key.length !== 32)
-      throw new Error(`SecretBox needs a 32-byte key, got ${key.length} bytes.`);
+  private readonly currentId: Buffer;
+  private readonly keys = new Map<string, Buffer>();
+
+  constructor(
+    private readonly current: Buffer,
+    previous: readonly Buffer[] = [],
+  ) {
+    for (const key of [current, ...previous]) {
+      if (key.length !== 32)
+        throw new Error(`SecretBox needs 32-byte keys, got ${key.length} bytes.`);
+      this.keys.set(keyIdOf(key).toString('hex'), key);
+    }
+    this.currentId = keyIdOf(current);
   }
 
   encrypt(plaintext: string, associatedData: string): Buffer {
     const nonce = randomBytes(NONCE_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', this.key, nonce);
+    const cipher = createCipheriv('aes-256-gcm', this.current, nonce);
     cipher.setAAD(Buffer.from(associatedData, 'utf8'));
     const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-    return Buffer.concat([Buffer.from([FORMAT_VERSION]), nonce, ciphertext, cipher.getAuthTag()]);
+    return Buffer.concat([
+      Buffer.from([FORMAT_VERSION]),
+      this.currentId,
+      nonce,
+      ciphertext,
+      cipher.getAuthTag(),
+    ]);
   }
 
   decrypt(sealed: Buffer, associatedData: string): string {
+    if (sealed.length < HEADER_BYTES + TAG_BYTES || sealed[0] !== FORMAT_VERSION) {
+      throw new SecretDecryptionError('the stored value is not in a known format');
+    }
+    const keyId = sealed.subarray(1, 1 + KEY_ID_BYTES).toString('hex');
+    const key = this.keys.get(keyId);
+    if (!key)
+      throw new SecretDecryptionError(
+        `it was encrypted with a key that is not configured (key id ${keyId})`,
+      );
+
     try {
-      if (sealed[0] !== FORMAT_VERSION || sealed.length < 1 + NONCE_BYTES + TAG_BYTES) {
-        throw new Error(`unknown secret format version ${sealed[0]}`);
-      }
-      const nonce = sealed.subarray(1, 1 + NONCE_BYTES);
+      const nonce = sealed.subarray(1 + KEY_ID_BYTES, HEADER_BYTES);
       const tag = sealed.subarray(sealed.length - TAG_BYTES);
-      const ciphertext = sealed.subarray(1 + NONCE_BYTES, sealed.length - TAG_BYTES);
-      const decipher = createDecipheriv('aes-256-gcm', this.key, nonce);
+      const decipher = createDecipheriv('aes-256-gcm', key, nonce);
       decipher.setAAD(Buffer.from(associatedData, 'utf8'));
       decipher.setAuthTag(tag);
-      return Buffer.concat([decipher.update(ciphertext), decipher.final()]).toString('utf8');
+      return Buffer.concat([
+        decipher.update(sealed.subarray(HEADER_BYTES, sealed.length - TAG_BYTES)),
+        decipher.final(),
+      ]).toString('utf8');
     } catch (error) {
-      throw new SecretDecryptionError(error);
+      throw new SecretDecryptionError(
+        'the stored value was altered or belongs to another account or URL',
+        error,
+      );
     }
+  }
+
+  /** Tell whether `sealed` was encrypted with a key other than the current one. */
+  isSealedWithOldKey(sealed: Buffer): boolean {
+    return !sealed.subarray(1, 1 + KEY_ID_BYTES).equals(this.currentId);
   }
 }
 
