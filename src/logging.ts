@@ -1,4 +1,4 @@
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 
 /** Paths whose values never reach a log line, wherever they appear in a logged object. */
 const REDACTED_PATHS = [
@@ -15,11 +15,15 @@ const REDACTED_PATHS = [
   'headers.authorization',
 ];
 
-/** Create the service logger, which writes JSON lines to stdout with secrets redacted. */
-export function createLogger(level: string): Logger {
-  return pino({
+/**
+ * Create the service logger, which writes JSON lines with secrets redacted to `destination`
+ * (standard output by default).
+ */
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  const options = {
     level,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     base: { service: 'dmarcdesk' },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }

@@ -5,6 +5,7 @@ import pino from 'pino';
 import { createApp, type App } from '../../src/app.ts';
 import { createApiToken } from '../../src/auth/api-tokens.ts';
 import { loadConfig } from '../../src/config/config.ts';
+import { createLogger } from '../../src/logging.ts';
 import { createAccount } from '../../src/platform/accounts.ts';
 import type { TestDatabase } from './databases.ts';
 
@@ -22,7 +23,12 @@ export interface TestService {
  */
 export async function startService(
   database: TestDatabase,
-  options: { allowedHosts?: string[]; environment?: Record<string, string> } = {},
+  options: {
+    allowedHosts?: string[];
+    environment?: Record<string, string>;
+    /** Receives every log line at trace level, through the product's own redacting logger. */
+    logLines?: string[];
+  } = {},
 ): Promise<TestService> {
   const dataDir = mkdtempSync(join(tmpdir(), 'dmarcdesk-test-'));
   const config = loadConfig({
@@ -34,7 +40,10 @@ export async function startService(
     ...(database.databaseUrl ? { DMARCDESK_DATABASE_URL: database.databaseUrl } : {}),
     ...options.environment,
   });
-  const logger = pino({ level: process.env.DMARCDESK_TEST_LOG_LEVEL ?? 'silent' });
+  const lines = options.logLines;
+  const logger = lines
+    ? createLogger('trace', { write: (line: string) => void lines.push(line) })
+    : pino({ level: process.env.DMARCDESK_TEST_LOG_LEVEL ?? 'silent' });
   const app = await createApp(config, logger);
   const address = await app.server.listen({ host: '127.0.0.1', port: 0 });
   return {
