@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { raiseForensicAlertForReport } from './alerts/forensic-evaluation.ts';
 import { evaluateThresholdForReport } from './alerts/threshold-evaluation.ts';
 import { AlertService } from './alerts/alert-service.ts';
 import { alertRoutes } from './alerts/routes.ts';
@@ -24,6 +25,7 @@ import { JobQueue } from './jobs/queue.ts';
 import { DomainService } from './platform/domains.ts';
 import { platformRoutes } from './platform/routes.ts';
 import { ReportIngestService } from './reports/ingest.ts';
+import { startReceivers, type Receivers } from './reports/receivers.ts';
 import { reportRoutes } from './reports/routes.ts';
 
 export interface App {
@@ -33,6 +35,8 @@ export interface App {
   server: FastifyInstance;
   domains: DomainService;
   reports: ReportIngestService;
+  /** The SMTP, IMAP and folder receivers that the configuration turns on. */
+  receivers: Receivers;
   connections: ConnectionService;
   /** Stop accepting requests, let running jobs finish, close the database. */
   close(): Promise<void>;
@@ -92,10 +96,15 @@ export async function createApp(
     alerts.onAlertCreated((tx, alert) => tickets.route(tx, alert));
 
     const reports = new ReportIngestService(db, logger.child({ component: 'reports' }), {
-      maxInputBytes: config.maxUploadBytes,
+      limits: { maxInputBytes: config.maxUploadBytes },
+      keepFailureMessages: config.keepFailureMessages,
+      rejectedKeepBytes: config.rejectedKeepBytes,
     });
     reports.onAggregateReportStored(
       evaluateThresholdForReport(alerts, logger.child({ component: 'alerts' })),
+    );
+    reports.onFailureReportStored(
+      raiseForensicAlertForReport(alerts, logger.child({ component: 'alerts' })),
     );
 
     if (config.runWorkers) {
@@ -109,11 +118,23 @@ export async function createApp(
       bodyLimit: config.maxUploadBytes,
       apiRoutes: [
         platformRoutes({ db, domains }),
-        reportRoutes({ db, ingest: reports }),
+        reportRoutes({ db, ingest: reports, receivingAddress: config.receivingAddress }),
         alertRoutes({ db }),
         integrationRoutes({ db, connections, licences }),
       ],
     });
+
+    let receivers: Receivers;
+    try {
+      receivers = await startReceivers(config, {
+        db,
+        ingest: reports,
+        logger: logger.child({ component: 'receivers' }),
+      });
+    } catch (error) {
+      await queue.stop();
+      throw error;
+    }
 
     return {
       config,
@@ -122,8 +143,10 @@ export async function createApp(
       server,
       domains,
       reports,
+      receivers,
       connections,
       async close() {
+        await receivers.stop();
         await server.close();
         await queue.stop();
         await db.close();

@@ -16,7 +16,31 @@ export interface ThresholdEvidence {
   topSources: { sourceIp: string; failedMessages: number }[];
 }
 
-export type AlertEvidence = ThresholdEvidence;
+/** The facts of a failure report that a forensic alert and its ticket show. */
+export interface ForensicEvidence {
+  kind: 'forensic';
+  failureReportId: string;
+  reporter: string;
+  format: 'arf' | 'text';
+  /** When the reporter received the original message, ISO 8601 in UTC; null when not given. */
+  arrivalDate: string | null;
+  sourceIp: string | null;
+  authFailure: string[];
+  identityAlignment: string[] | null;
+  deliveryResult: string | null;
+  authenticationResults: string[];
+  originalMailFrom: string | null;
+  originalRcptTo: string[];
+  headers: {
+    from: string | null;
+    to: string | null;
+    subject: string | null;
+    date: string | null;
+    messageId: string | null;
+  };
+}
+
+export type AlertEvidence = ThresholdEvidence | ForensicEvidence;
 
 export interface Alert {
   id: string;

@@ -26,6 +26,57 @@ export interface Config {
   maxUploadBytes: number;
   /** Whether this process runs the job workers (licence counts, tickets). */
   runWorkers: boolean;
+  /** Whether the mail of each failure report is stored as received (it contains personal data). */
+  keepFailureMessages: boolean;
+  /** How many bytes of a rejected file or mail are kept for inspection. */
+  rejectedKeepBytes: number;
+  /** Largest mail accepted by SMTP, read from IMAP or from the watched folder, in bytes. */
+  maxMailBytes: number;
+  /**
+   * The form of receiving addresses, `<localPart>+<token>@<domain>`, or null when
+   * DMARCDESK_RECEIVING_DOMAIN is unset. The SMTP receiver accepts mail for them, and the IMAP
+   * poller ties mails to accounts by them.
+   */
+  receivingAddress: { domain: string; localPart: string } | null;
+  /** The SMTP receiver, or null when DMARCDESK_SMTP_PORT is unset. */
+  smtp: SmtpReceiverConfig | null;
+  /** The IMAP mailbox that is polled, or null when DMARCDESK_IMAP_URL is unset. */
+  imap: ImapPollerConfig | null;
+  /** The watched folder, or null when DMARCDESK_WATCH_DIR is unset. */
+  watch: FolderWatchConfig | null;
+}
+
+export interface SmtpReceiverConfig {
+  host: string;
+  /** 0 picks a free port (tests). */
+  port: number;
+  /** Paths of the PEM certificate and key offered with STARTTLS; null offers no STARTTLS. */
+  tls: { certPath: string; keyPath: string } | null;
+}
+
+export interface ImapPollerConfig {
+  host: string;
+  port: number;
+  /** true for implicit TLS (imaps://), false for STARTTLS or plain text (imap://). */
+  secure: boolean;
+  /** With imap://, whether the connection fails when the server offers no STARTTLS. */
+  requireTls: boolean;
+  /** Path of a PEM CA certificate to trust, for a server with a private certificate. */
+  caPath: string | null;
+  user: string;
+  password: string;
+  mailbox: string;
+  processedFolder: string;
+  failedFolder: string;
+  /** The account every mail belongs to; null ties each mail by its receiving address. */
+  accountId: string | null;
+  pollSeconds: number;
+}
+
+export interface FolderWatchConfig {
+  path: string;
+  accountId: string;
+  pollSeconds: number;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -94,6 +145,26 @@ const hostPortList = z.string().transform((value, context) => {
   return entries;
 });
 
+const imapUrl = z.string().transform((value, context) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    url = new URL('invalid:');
+  }
+  if ((url.protocol !== 'imap:' && url.protocol !== 'imaps:') || !url.hostname || !url.username) {
+    context.addIssue({
+      code: 'custom',
+      message:
+        'must be an IMAP URL with user and password, such as imaps://user:password@imap.example.com/INBOX',
+    });
+    return z.NEVER;
+  }
+  return url;
+});
+
+const accountId = z.uuid({ error: 'must be the UUID of an MSSP account' });
+
 const environmentSchema = z.object({
   DMARCDESK_DATABASE_URL: z
     .string()
@@ -114,6 +185,33 @@ const environmentSchema = z.object({
   DMARCDESK_HALOPSA_TIMEOUT_MS: integerString(1000, 600_000).default(30_000),
   DMARCDESK_MAX_UPLOAD_BYTES: integerString(1024, 1024 * 1024 * 1024).default(25 * 1024 * 1024),
   DMARCDESK_RUN_WORKERS: booleanString.default(true),
+  DMARCDESK_KEEP_FAILURE_MESSAGES: booleanString.default(false),
+  DMARCDESK_REJECTED_KEEP_BYTES: integerString(0, 64 * 1024 * 1024).default(1024 * 1024),
+  DMARCDESK_MAX_MAIL_BYTES: integerString(1024, 1024 * 1024 * 1024).default(32 * 1024 * 1024),
+  DMARCDESK_SMTP_HOST: z.string().min(1).default('127.0.0.1'),
+  DMARCDESK_SMTP_PORT: integerString(0, 65535).optional(),
+  DMARCDESK_RECEIVING_DOMAIN: z
+    .string()
+    .regex(/^[a-z0-9.-]+\.[a-z]{2,}$/i, { error: 'must be a domain such as dmarc.example.net' })
+    .optional(),
+  DMARCDESK_RECEIVING_LOCAL_PART: z
+    .string()
+    .regex(/^[a-z0-9._-]{1,32}$/i, {
+      error: 'must be letters, digits, dots, hyphens or underscores',
+    })
+    .default('reports'),
+  DMARCDESK_SMTP_TLS_CERT: z.string().min(1).optional(),
+  DMARCDESK_SMTP_TLS_KEY: z.string().min(1).optional(),
+  DMARCDESK_IMAP_URL: imapUrl.optional(),
+  DMARCDESK_IMAP_REQUIRE_TLS: booleanString.default(true),
+  DMARCDESK_IMAP_TLS_CA: z.string().min(1).optional(),
+  DMARCDESK_IMAP_ACCOUNT_ID: accountId.optional(),
+  DMARCDESK_IMAP_PROCESSED_FOLDER: z.string().min(1).default('dmarcdesk-processed'),
+  DMARCDESK_IMAP_FAILED_FOLDER: z.string().min(1).default('dmarcdesk-failed'),
+  DMARCDESK_IMAP_POLL_SECONDS: integerString(10, 86_400).default(300),
+  DMARCDESK_WATCH_DIR: z.string().min(1).optional(),
+  DMARCDESK_WATCH_ACCOUNT_ID: accountId.optional(),
+  DMARCDESK_WATCH_POLL_SECONDS: integerString(1, 86_400).default(30),
 });
 
 /** The configuration is invalid; the message lists every problem, one per line. */
@@ -146,6 +244,7 @@ export function loadConfig(
       ...parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`),
     );
   }
+  if (parsed.success) problems.push(...receiverProblems(parsed.data));
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
 
   const values = parsed.data;
@@ -164,5 +263,94 @@ export function loadConfig(
     halopsaTimeoutMs: values.DMARCDESK_HALOPSA_TIMEOUT_MS,
     maxUploadBytes: values.DMARCDESK_MAX_UPLOAD_BYTES,
     runWorkers: values.DMARCDESK_RUN_WORKERS,
+    keepFailureMessages: values.DMARCDESK_KEEP_FAILURE_MESSAGES,
+    rejectedKeepBytes: values.DMARCDESK_REJECTED_KEEP_BYTES,
+    maxMailBytes: values.DMARCDESK_MAX_MAIL_BYTES,
+    ...receiverConfigs(values),
   };
+}
+
+type EnvironmentValues = z.infer<typeof environmentSchema>;
+
+/** Returns the IANA port of IMAP: 993 with implicit TLS, 143 otherwise. */
+function defaultImapPort(secure: boolean): number {
+  return secure ? 993 : 143;
+}
+
+/** Settings that are valid alone but not together, such as an SMTP port without a domain. */
+function receiverProblems(values: EnvironmentValues): string[] {
+  const problems: string[] = [];
+  if (values.DMARCDESK_SMTP_PORT !== undefined && !values.DMARCDESK_RECEIVING_DOMAIN) {
+    problems.push(
+      'DMARCDESK_RECEIVING_DOMAIN must be set when DMARCDESK_SMTP_PORT is: the receiver accepts mail only for reports+<token>@<that domain>',
+    );
+  }
+  if (
+    values.DMARCDESK_IMAP_URL &&
+    !values.DMARCDESK_IMAP_ACCOUNT_ID &&
+    !values.DMARCDESK_RECEIVING_DOMAIN
+  ) {
+    problems.push(
+      'DMARCDESK_IMAP_ACCOUNT_ID or DMARCDESK_RECEIVING_DOMAIN must be set when DMARCDESK_IMAP_URL is, to tell which account each mail belongs to',
+    );
+  }
+  if (!values.DMARCDESK_SMTP_TLS_CERT !== !values.DMARCDESK_SMTP_TLS_KEY) {
+    problems.push('DMARCDESK_SMTP_TLS_CERT and DMARCDESK_SMTP_TLS_KEY must be set together');
+  }
+  if (values.DMARCDESK_WATCH_DIR && !values.DMARCDESK_WATCH_ACCOUNT_ID) {
+    problems.push(
+      'DMARCDESK_WATCH_ACCOUNT_ID must be set when DMARCDESK_WATCH_DIR is: files carry no address that names their account',
+    );
+  }
+  return problems;
+}
+
+function receiverConfigs(
+  values: EnvironmentValues,
+): Pick<Config, 'receivingAddress' | 'smtp' | 'imap' | 'watch'> {
+  const receivingAddress = values.DMARCDESK_RECEIVING_DOMAIN
+    ? {
+        domain: values.DMARCDESK_RECEIVING_DOMAIN.toLowerCase(),
+        localPart: values.DMARCDESK_RECEIVING_LOCAL_PART.toLowerCase(),
+      }
+    : null;
+  const certPath = values.DMARCDESK_SMTP_TLS_CERT;
+  const keyPath = values.DMARCDESK_SMTP_TLS_KEY;
+  const smtp: SmtpReceiverConfig | null =
+    values.DMARCDESK_SMTP_PORT !== undefined && receivingAddress
+      ? {
+          host: values.DMARCDESK_SMTP_HOST,
+          port: values.DMARCDESK_SMTP_PORT,
+          tls: certPath && keyPath ? { certPath, keyPath } : null,
+        }
+      : null;
+
+  const url = values.DMARCDESK_IMAP_URL;
+  const secure = url?.protocol === 'imaps:';
+  const imap: ImapPollerConfig | null = url
+    ? {
+        host: url.hostname.replace(/^\[|\]$/g, ''),
+        port: url.port ? Number(url.port) : defaultImapPort(secure),
+        secure,
+        requireTls: values.DMARCDESK_IMAP_REQUIRE_TLS,
+        caPath: values.DMARCDESK_IMAP_TLS_CA ?? null,
+        user: decodeURIComponent(url.username),
+        password: decodeURIComponent(url.password),
+        mailbox: decodeURIComponent(url.pathname.replace(/^\/+/, '')) || 'INBOX',
+        processedFolder: values.DMARCDESK_IMAP_PROCESSED_FOLDER,
+        failedFolder: values.DMARCDESK_IMAP_FAILED_FOLDER,
+        accountId: values.DMARCDESK_IMAP_ACCOUNT_ID ?? null,
+        pollSeconds: values.DMARCDESK_IMAP_POLL_SECONDS,
+      }
+    : null;
+
+  const watch: FolderWatchConfig | null =
+    values.DMARCDESK_WATCH_DIR && values.DMARCDESK_WATCH_ACCOUNT_ID
+      ? {
+          path: values.DMARCDESK_WATCH_DIR,
+          accountId: values.DMARCDESK_WATCH_ACCOUNT_ID,
+          pollSeconds: values.DMARCDESK_WATCH_POLL_SECONDS,
+        }
+      : null;
+  return { receivingAddress, smtp, imap, watch };
 }

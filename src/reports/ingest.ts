@@ -1,9 +1,20 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Database, Transaction } from '../db/database.ts';
+import type { Database, Queryable, Transaction } from '../db/database.ts';
 import { findDomainByName } from '../platform/domains.ts';
 import { parseAggregateReport } from './aggregate-parser.ts';
-import { extractDocuments, type ContainerLimits } from './containers.ts';
+import { formatBytes } from './container-budget.ts';
+import { detectContent } from './container-detect.ts';
+import {
+  DEFAULT_CONTAINER_LIMITS,
+  extractDocuments,
+  type ContainerLimits,
+  type ExtractedDocument,
+} from './containers.ts';
+import { storeFailureReport, type StoredFailureReport } from './failure-report-store.ts';
+import { parseMimeMessage } from './mime-entity.ts';
+import { isFailureReportMail, readFailureReport } from './parse-failure-report.ts';
+import { storeRejectedInput, type ReceivedVia } from './rejected-input-store.ts';
 import { ReportInputError } from './report-input-error.ts';
 import { storeAggregateReport, type StoredAggregateReport } from './report-store.ts';
 
@@ -13,8 +24,17 @@ export type AggregateReportStoredListener = (
   report: StoredAggregateReport,
 ) => Promise<void>;
 
+/** Called inside the transaction that stored a new failure report. */
+export type FailureReportStoredListener = (
+  tx: Transaction,
+  report: StoredFailureReport,
+) => Promise<void>;
+
+export type ReportKind = 'aggregate' | 'failure';
+
 export type DocumentOutcome =
   | {
+      kind: ReportKind;
       name: string;
       layers: string[];
       status: 'stored';
@@ -22,63 +42,206 @@ export type DocumentOutcome =
       domain: string;
       monitored: boolean;
     }
-  | { name: string; layers: string[]; status: 'duplicate'; reportId: string; domain: string }
-  | { name: string; layers: string[]; status: 'rejected'; code: string; reason: string };
+  | {
+      kind: ReportKind;
+      name: string;
+      layers: string[];
+      status: 'duplicate';
+      reportId: string;
+      domain: string;
+    }
+  | {
+      kind: ReportKind;
+      name: string;
+      layers: string[];
+      status: 'rejected';
+      code: string;
+      reason: string;
+      rejectedInputId: string;
+    };
 
 export interface IngestResult {
   documents: DocumentOutcome[];
   stored: number;
   duplicates: number;
   rejected: number;
+  /** Set when the input as a whole was rejected, before any report in it was read. */
+  inputRejection?: { code: string; reason: string; rejectedInputId: string };
 }
 
+/** The origin of an input, stored with it when it is rejected. */
+export interface IngestSource {
+  via: ReceivedVia;
+  /** A file name, an IMAP mailbox and UID, or the SMTP envelope sender. */
+  origin: string;
+}
+
+export interface IngestOptions {
+  limits?: Partial<ContainerLimits>;
+  /** Whether the report mail of a failure report is kept as received; default false. */
+  keepFailureMessages?: boolean;
+  /** How many bytes of a rejected input are kept; default 1 MiB. */
+  rejectedKeepBytes?: number;
+}
+
+const DEFAULT_REJECTED_KEEP_BYTES = 1024 * 1024;
+
 /**
- * Unwrap, parse and store aggregate reports. A file that cannot be unwrapped raises a
- * ReportInputError and stores nothing. Inside an archive, each report document succeeds or
- * fails alone, in its own transaction.
+ * Recognise, parse and store aggregate and failure reports, whichever way they arrive. The
+ * HTTP upload and every receiver (SMTP, IMAP, watched folder) end here, so one report that
+ * arrives by two paths is stored once. Input that is rejected is stored for inspection with its
+ * reason instead of raising a ReportInputError, so only a failure of the database raises.
  */
 export class ReportIngestService {
-  private readonly listeners: AggregateReportStoredListener[] = [];
+  private readonly aggregateListeners: AggregateReportStoredListener[] = [];
+  private readonly failureListeners: FailureReportStoredListener[] = [];
+  private readonly limits: Partial<ContainerLimits>;
+  private readonly keepFailureMessages: boolean;
+  private readonly rejectedKeepBytes: number;
 
   constructor(
     private readonly db: Database,
     private readonly logger: Logger,
-    private readonly limits: Partial<ContainerLimits> = {},
-  ) {}
-
-  onAggregateReportStored(listener: AggregateReportStoredListener): void {
-    this.listeners.push(listener);
+    options: IngestOptions = {},
+  ) {
+    this.limits = options.limits ?? {};
+    this.keepFailureMessages = options.keepFailureMessages ?? false;
+    this.rejectedKeepBytes = options.rejectedKeepBytes ?? DEFAULT_REJECTED_KEEP_BYTES;
   }
 
-  async ingest(accountId: string, input: Buffer, receivedVia: string): Promise<IngestResult> {
-    const documents = await extractDocuments(input, this.limits);
-    const outcomes: DocumentOutcome[] = [];
-    for (const document of documents) {
-      outcomes.push(await this.ingestDocument(accountId, document, receivedVia));
-    }
-    const result: IngestResult = {
-      documents: outcomes,
-      stored: outcomes.filter((outcome) => outcome.status === 'stored').length,
-      duplicates: outcomes.filter((outcome) => outcome.status === 'duplicate').length,
-      rejected: outcomes.filter((outcome) => outcome.status === 'rejected').length,
+  onAggregateReportStored(listener: AggregateReportStoredListener): void {
+    this.aggregateListeners.push(listener);
+  }
+
+  onFailureReportStored(listener: FailureReportStoredListener): void {
+    this.failureListeners.push(listener);
+  }
+
+  /**
+   * Store every report in the input for the account. accountId is null only for a mail that
+   * could not be tied to an account, which is rejected and kept for the operator.
+   * maxInputBytes overrides the configured input limit (receivers of mail allow larger input).
+   */
+  async receive(
+    accountId: string | null,
+    input: Buffer,
+    source: IngestSource,
+    options: { maxInputBytes?: number } = {},
+  ): Promise<IngestResult> {
+    const limits: Partial<ContainerLimits> = {
+      ...this.limits,
+      ...(options.maxInputBytes ? { maxInputBytes: options.maxInputBytes } : {}),
     };
+    let result: IngestResult;
+    try {
+      if (accountId === null) {
+        throw new ReportInputError(
+          'unsupported_format',
+          'The mail is addressed to no receiving address of any account, so it belongs to no one.',
+        );
+      }
+      result = await this.receiveForAccount(accountId, input, source, limits);
+    } catch (error) {
+      if (!(error instanceof ReportInputError)) throw error;
+      const rejected = await this.storeRejection(accountId, input, source, error);
+      result = {
+        documents: [],
+        stored: 0,
+        duplicates: 0,
+        rejected: 1,
+        inputRejection: { code: error.code, reason: error.message, rejectedInputId: rejected },
+      };
+    }
     this.logger.info(
       {
         accountId,
-        receivedVia,
+        receivedVia: source.via,
+        origin: source.origin,
         stored: result.stored,
         duplicates: result.duplicates,
         rejected: result.rejected,
       },
-      'ingested report upload',
+      'received report input',
     );
     return result;
   }
 
-  private async ingestDocument(
+  private async receiveForAccount(
     accountId: string,
-    document: { name: string; layers: string[]; bytes: Buffer },
-    receivedVia: string,
+    input: Buffer,
+    source: IngestSource,
+    limits: Partial<ContainerLimits>,
+  ): Promise<IngestResult> {
+    const maxInputBytes = limits.maxInputBytes ?? DEFAULT_CONTAINER_LIMITS.maxInputBytes;
+    if (input.length > maxInputBytes) {
+      throw new ReportInputError(
+        'too_large',
+        `The input is ${formatBytes(input.length)}, more than the limit of ` +
+          `${formatBytes(maxInputBytes)}; a DMARC report is far smaller, so check the file.`,
+      );
+    }
+
+    if (input.length > 0 && detectContent(input).kind === 'mail') {
+      const root = parseMimeMessage(input);
+      if (isFailureReportMail(root)) {
+        const outcome = await this.storeFailure(accountId, root, input, source);
+        return summarise([outcome]);
+      }
+    }
+
+    const documents = await extractDocuments(input, limits);
+    const outcomes: DocumentOutcome[] = [];
+    for (const document of documents) {
+      outcomes.push(await this.storeAggregate(accountId, document, source));
+    }
+    return summarise(outcomes);
+  }
+
+  private async storeFailure(
+    accountId: string,
+    root: ReturnType<typeof parseMimeMessage>,
+    input: Buffer,
+    source: IngestSource,
+  ): Promise<DocumentOutcome> {
+    const parsed = readFailureReport(root, input);
+    const name = source.origin;
+    const layers = ['mail', 'feedback-report'];
+    return this.db.transaction(async (tx) => {
+      const domainId = await findMonitoredDomain(tx, accountId, parsed.reportedDomain);
+      const outcome = await storeFailureReport(tx, {
+        accountId,
+        domainId,
+        parsed,
+        receivedVia: source.via,
+        rawMessage: this.keepFailureMessages ? input : null,
+      });
+      if (outcome.status === 'duplicate') {
+        return {
+          kind: 'failure',
+          name,
+          layers,
+          status: 'duplicate',
+          reportId: outcome.existingId,
+          domain: parsed.reportedDomain,
+        };
+      }
+      for (const listener of this.failureListeners) await listener(tx, outcome.report);
+      return {
+        kind: 'failure',
+        name,
+        layers,
+        status: 'stored',
+        reportId: outcome.report.id,
+        domain: parsed.reportedDomain,
+        monitored: domainId !== null,
+      };
+    });
+  }
+
+  private async storeAggregate(
+    accountId: string,
+    document: ExtractedDocument,
+    source: IngestSource,
   ): Promise<DocumentOutcome> {
     const { name, layers } = document;
     let parsed;
@@ -86,11 +249,22 @@ export class ReportIngestService {
       parsed = parseAggregateReport(document.bytes);
     } catch (error) {
       if (!(error instanceof ReportInputError)) throw error;
-      this.logger.warn(
-        { accountId, document: name, code: error.code, reason: error.message },
-        'rejected report document',
+      const origin = document.name === 'upload' ? source.origin : `${source.origin} > ${name}`;
+      const rejectedInputId = await this.storeRejection(
+        accountId,
+        document.bytes,
+        { ...source, origin },
+        error,
       );
-      return { name, layers, status: 'rejected', code: error.code, reason: error.message };
+      return {
+        kind: 'aggregate',
+        name,
+        layers,
+        status: 'rejected',
+        code: error.code,
+        reason: error.message,
+        rejectedInputId,
+      };
     }
 
     const contentSha256 = createHash('sha256').update(document.bytes).digest('hex');
@@ -101,10 +275,11 @@ export class ReportIngestService {
         domainId: domain?.id ?? null,
         parsed,
         contentSha256,
-        receivedVia,
+        receivedVia: source.via,
       });
       if (outcome.status === 'duplicate') {
         return {
+          kind: 'aggregate',
           name,
           layers,
           status: 'duplicate',
@@ -112,8 +287,9 @@ export class ReportIngestService {
           domain: parsed.policy.domain,
         };
       }
-      for (const listener of this.listeners) await listener(tx, outcome.report);
+      for (const listener of this.aggregateListeners) await listener(tx, outcome.report);
       return {
+        kind: 'aggregate',
         name,
         layers,
         status: 'stored',
@@ -123,4 +299,71 @@ export class ReportIngestService {
       };
     });
   }
+
+  /**
+   * Store a rejected input for inspection and return its id. Receivers call it for input they
+   * reject before reading it whole (a mail over the size limit); sizeBytes is then its full size.
+   */
+  async storeRejection(
+    accountId: string | null,
+    bytes: Buffer,
+    source: IngestSource,
+    error: ReportInputError,
+    sizeBytes?: number,
+  ): Promise<string> {
+    const stored = await storeRejectedInput(this.db, {
+      accountId,
+      receivedVia: source.via,
+      origin: source.origin,
+      reasonCode: error.code,
+      reason: error.message,
+      bytes,
+      keepBytes: this.rejectedKeepBytes,
+      ...(sizeBytes !== undefined ? { sizeBytes } : {}),
+    });
+    this.logger.warn(
+      {
+        accountId,
+        receivedVia: source.via,
+        origin: source.origin,
+        code: error.code,
+        reason: error.message,
+        rejectedInputId: stored.id,
+      },
+      'rejected report input',
+    );
+    return stored.id;
+  }
+}
+
+function summarise(outcomes: DocumentOutcome[]): IngestResult {
+  return {
+    documents: outcomes,
+    stored: outcomes.filter((outcome) => outcome.status === 'stored').length,
+    duplicates: outcomes.filter((outcome) => outcome.status === 'duplicate').length,
+    rejected: outcomes.filter((outcome) => outcome.status === 'rejected').length,
+  };
+}
+
+/**
+ * Find the monitored domain a failure report is about: the reported domain itself, or the
+ * nearest parent that a customer monitors, since failure reports name the From domain, which
+ * is often a subdomain (mail.example.com) of the monitored one.
+ */
+async function findMonitoredDomain(
+  db: Queryable,
+  accountId: string,
+  reportedDomain: string,
+): Promise<string | null> {
+  const exact = await findDomainByName(db, accountId, reportedDomain);
+  if (exact) return exact.id;
+  const labels = reportedDomain.split('.');
+  const parents = labels.slice(1, -1).map((_, index) => labels.slice(index + 1).join('.'));
+  if (parents.length === 0) return null;
+  const [row] = await db.query<{ id: string }>(
+    `SELECT id FROM domains WHERE account_id = $1 AND name = ANY($2::text[])
+      ORDER BY length(name) DESC LIMIT 1`,
+    [accountId, parents],
+  );
+  return row?.id ?? null;
 }

@@ -4,8 +4,25 @@ import { accountOf } from '../auth/request-auth.ts';
 import type { Database } from '../db/database.ts';
 import { AppError } from '../errors/app-error.ts';
 import { parseInput } from '../errors/validation.ts';
+import {
+  countUnknownDomainFailureReports,
+  getFailureReport,
+  getFailureReportMessage,
+  listFailureReports,
+} from './failure-report-store.ts';
 import type { ReportIngestService } from './ingest.ts';
-import { ReportInputError } from './report-input-error.ts';
+import {
+  formatReceivingAddress,
+  getReceivingToken,
+  rotateReceivingToken,
+  type ReceivingAddressFormat,
+} from './receiving-addresses.ts';
+import {
+  getRejectedInput,
+  getRejectedInputContent,
+  listRejectedInputs,
+  RECEIVED_VIA,
+} from './rejected-input-store.ts';
 import {
   countUnknownDomainReports,
   getAggregateReport,
@@ -17,15 +34,27 @@ const listQuery = z.strictObject({
   unknownDomains: z.enum(['true', 'false']).optional(),
   limit: z.coerce.number().int().min(1).max(1000).optional(),
 });
+const rejectedQuery = z.strictObject({
+  receivedVia: z
+    .enum(RECEIVED_VIA, { error: `must be one of ${RECEIVED_VIA.join(', ')}` })
+    .optional(),
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+});
 const idParams = z.object({ id: z.uuid({ error: 'must be a UUID' }) });
 
 export interface ReportRoutesOptions {
   db: Database;
   ingest: ReportIngestService;
+  /** The form of receiving addresses, or null when no SMTP receiving domain is configured. */
+  receivingAddress: ReceivingAddressFormat | null;
 }
 
-/** Aggregate report upload and reading. */
-export function reportRoutes({ db, ingest }: ReportRoutesOptions): FastifyPluginAsync {
+/** Report upload, aggregate and failure reports, rejected input and the receiving address. */
+export function reportRoutes({
+  db,
+  ingest,
+  receivingAddress,
+}: ReportRoutesOptions): FastifyPluginAsync {
   return async (app) => {
     // Reports are recognised by their content, so every Content-Type is read as raw bytes here.
     app.removeAllContentTypeParsers();
@@ -33,7 +62,7 @@ export function reportRoutes({ db, ingest }: ReportRoutesOptions): FastifyPlugin
       done(null, body),
     );
 
-    app.post('/reports', async (request, reply) => {
+    app.post('/reports', { config: { access: 'reports.upload' } }, async (request, reply) => {
       const body = request.body;
       if (!Buffer.isBuffer(body) || body.length === 0) {
         throw new AppError(
@@ -42,29 +71,32 @@ export function reportRoutes({ db, ingest }: ReportRoutesOptions): FastifyPlugin
         );
       }
 
-      let result;
-      try {
-        result = await ingest.ingest(accountOf(request), body, 'upload');
-      } catch (error) {
-        if (error instanceof ReportInputError) {
-          throw new AppError('report_rejected', error.message, {
-            details: { reason: error.code },
-            cause: error,
-          });
-        }
-        throw error;
+      const result = await ingest.receive(accountOf(request), body, {
+        via: 'upload',
+        origin: 'HTTP upload',
+      });
+      if (result.inputRejection) {
+        throw new AppError('report_rejected', result.inputRejection.reason, {
+          details: {
+            reason: result.inputRejection.code,
+            rejectedInputId: result.inputRejection.rejectedInputId,
+          },
+        });
       }
-
       const onlyDocument = result.documents.length === 1 ? result.documents[0] : undefined;
       if (onlyDocument?.status === 'rejected') {
         throw new AppError('report_rejected', onlyDocument.reason, {
-          details: { reason: onlyDocument.code, documents: result.documents },
+          details: {
+            reason: onlyDocument.code,
+            rejectedInputId: onlyDocument.rejectedInputId,
+            documents: result.documents,
+          },
         });
       }
       return reply.code(result.stored > 0 ? 201 : 200).send(result);
     });
 
-    app.get('/reports', async (request) => {
+    app.get('/reports', { config: { access: 'reports.read' } }, async (request) => {
       const query = parseInput(listQuery, request.query, 'query string');
       const reports = await listAggregateReports(db, accountOf(request), {
         domainId: query.domainId,
@@ -74,13 +106,104 @@ export function reportRoutes({ db, ingest }: ReportRoutesOptions): FastifyPlugin
       return { reports };
     });
 
-    app.get('/reports/unknown-domains', async (request) => ({
-      domains: await countUnknownDomainReports(db, accountOf(request)),
-    }));
+    app.get(
+      '/reports/unknown-domains',
+      { config: { access: 'reports.read' } },
+      async (request) => ({
+        domains: await countUnknownDomainReports(db, accountOf(request)),
+      }),
+    );
 
-    app.get('/reports/:id', async (request) => {
+    app.get('/reports/:id', { config: { access: 'reports.read' } }, async (request) => {
       const { id } = parseInput(idParams, request.params, 'path');
       return getAggregateReport(db, accountOf(request), id);
     });
+
+    app.get('/failure-reports', { config: { access: 'reports.read' } }, async (request) => {
+      const query = parseInput(listQuery, request.query, 'query string');
+      const reports = await listFailureReports(db, accountOf(request), {
+        domainId: query.domainId,
+        unknownDomainsOnly: query.unknownDomains === 'true',
+        ...(query.limit ? { limit: query.limit } : {}),
+      });
+      return { reports };
+    });
+
+    app.get(
+      '/failure-reports/unknown-domains',
+      { config: { access: 'reports.read' } },
+      async (request) => ({
+        domains: await countUnknownDomainFailureReports(db, accountOf(request)),
+      }),
+    );
+
+    app.get('/failure-reports/:id', { config: { access: 'reports.read' } }, async (request) => {
+      const { id } = parseInput(idParams, request.params, 'path');
+      return getFailureReport(db, accountOf(request), id);
+    });
+
+    app.get(
+      '/failure-reports/:id/message',
+      { config: { access: 'reports.read' } },
+      async (request, reply) => {
+        const { id } = parseInput(idParams, request.params, 'path');
+        const message = await getFailureReportMessage(db, accountOf(request), id);
+        if (!message) {
+          throw new AppError(
+            'not_found',
+            `Failure report ${id} was stored without its mail; set DMARCDESK_KEEP_FAILURE_MESSAGES=true to keep the mails of reports received from now on.`,
+            { details: { id } },
+          );
+        }
+        return reply.type('message/rfc822').send(message);
+      },
+    );
+
+    app.get('/rejected-inputs', { config: { access: 'reports.read' } }, async (request) => {
+      const query = parseInput(rejectedQuery, request.query, 'query string');
+      return {
+        rejectedInputs: await listRejectedInputs(db, accountOf(request), {
+          receivedVia: query.receivedVia,
+          ...(query.limit ? { limit: query.limit } : {}),
+        }),
+      };
+    });
+
+    app.get('/rejected-inputs/:id', { config: { access: 'reports.read' } }, async (request) => {
+      const { id } = parseInput(idParams, request.params, 'path');
+      return getRejectedInput(db, accountOf(request), id);
+    });
+
+    app.get(
+      '/rejected-inputs/:id/content',
+      { config: { access: 'reports.read' } },
+      async (request, reply) => {
+        const { id } = parseInput(idParams, request.params, 'path');
+        const content = await getRejectedInputContent(db, accountOf(request), id);
+        return reply.type('application/octet-stream').send(content);
+      },
+    );
+
+    app.get('/receiving-address', { config: { access: 'reports.upload' } }, async (request) => {
+      const token = await getReceivingToken(db, accountOf(request));
+      return receivingAddressView(token, receivingAddress);
+    });
+
+    app.post(
+      '/receiving-address/rotate',
+      { config: { access: 'account.manage' } },
+      async (request) => {
+        const token = await rotateReceivingToken(db, accountOf(request));
+        return receivingAddressView(token, receivingAddress);
+      },
+    );
+  };
+}
+
+function receivingAddressView(token: string, format: ReceivingAddressFormat | null) {
+  return {
+    token,
+    // Null until DMARCDESK_SMTP_DOMAIN is set: without it there is no address to publish.
+    address: format ? formatReceivingAddress(token, format) : null,
   };
 }
