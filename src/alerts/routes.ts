@@ -28,32 +28,32 @@ const thresholdBody = z.strictObject({
 /** Alerts, and the per-domain threshold rules that raise them. */
 export function alertRoutes({ db }: { db: Database }): FastifyPluginAsync {
   return async (app) => {
-    app.get('/alerts', async (request) => {
+    app.get('/alerts', { config: { access: 'alerts.read' } }, async (request) => {
       const query = parseInput(alertQuery, request.query, 'query string');
       return { alerts: await listAlerts(db, accountOf(request), query) };
     });
 
-    app.get('/alerts/:id', async (request) => {
+    app.get('/alerts/:id', { config: { access: 'alerts.read' } }, async (request) => {
       const { id } = parseInput(idParams, request.params, 'path');
       return getAlert(db, accountOf(request), id);
     });
 
-    app.get('/threshold-rules', async (request) => ({
+    app.get('/threshold-rules', { config: { access: 'alerts.read' } }, async (request) => ({
       rules: await listThresholdRules(db, accountOf(request)),
     }));
 
-    app.get('/domains/:id/threshold', async (request) => {
+    app.get('/domains/:id/threshold', { config: { access: 'alerts.read' } }, async (request) => {
       const { id } = parseInput(idParams, request.params, 'path');
       return { rule: await getThresholdRule(db, accountOf(request), id) };
     });
 
-    app.put('/domains/:id/threshold', async (request) => {
+    app.put('/domains/:id/threshold', { config: { access: 'alerts.manage' } }, async (request) => {
       const { id } = parseInput(idParams, request.params, 'path');
       const input = parseInput(thresholdBody, request.body);
       return setThresholdRule(db, accountOf(request), id, input.maxFailedMessages);
     });
 
-    app.delete('/domains/:id/threshold', async (request, reply) => {
+    app.delete('/domains/:id/threshold', { config: { access: 'alerts.manage' } }, async (request, reply) => {
       const { id } = parseInput(idParams, request.params, 'path');
       await deleteThresholdRule(db, accountOf(request), id);
       return reply.code(204).send();

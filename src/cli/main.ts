@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createApiToken } from '../auth/api-tokens.ts';
+import { createUser } from '../auth/users.ts';
 import { ConfigError, loadConfig } from '../config/config.ts';
 import { openDatabase } from '../db/database.ts';
 import { migrate } from '../db/migrate.ts';
@@ -17,6 +19,9 @@ Commands that open the database directly (stop the service first when it runs on
   account create --name NAME [--halopsa]   create an MSSP account and print its first API token
   account list                             list MSSP accounts
   token create --account ID [--name NAME]  create another API token for an account
+  user create --account ID --email EMAIL [--role ROLE] [--name NAME]
+                                           create a user who signs in with a generated password;
+                                           ROLE is mssp_owner (default), mssp_admin, mssp_analyst or viewer
   secrets reencrypt                        re-encrypt stored secrets with DMARCDESK_SECRET_KEY,
                                            after moving the old key to DMARCDESK_PREVIOUS_SECRET_KEYS
 
@@ -35,6 +40,8 @@ Commands that call a running service (--url and --token, or DMARCDESK_URL and DM
 
 const OPTIONS = {
   name: { type: 'string' },
+  email: { type: 'string' },
+  role: { type: 'string' },
   account: { type: 'string' },
   customer: { type: 'string' },
   domain: { type: 'string' },
@@ -137,6 +144,18 @@ async function run(argv: string[]): Promise<void> {
           config.previousSecretKeys,
         );
         print(await reencryptSecrets(db, secrets));
+      });
+    case 'user create':
+      return withDatabase(async (db) => {
+        const password = randomBytes(18).toString('base64url');
+        const email = required(values, 'email');
+        const user = await createUser(db, required(values, 'account'), {
+          email,
+          displayName: values.name ?? email.split('@')[0]!,
+          password,
+          roleId: values.role ?? 'mssp_owner',
+        });
+        print({ user, password, note: 'The password is shown once; sign in and change it.' });
       });
     case 'customer list':
       return print(await api().get('/customers'));

@@ -55,12 +55,40 @@ export async function migrate(db: Database, logger: Logger): Promise<string[]> {
 }
 
 /**
- * Split a migration file into statements. The files contain no semicolons inside strings or
- * function bodies, so splitting on a semicolon at the end of a line is enough.
+ * Split a migration file into statements at semicolons outside quoted strings, dollar-quoted
+ * bodies (function definitions) and comments. Each statement runs alone because PGlite's
+ * parameterless query path takes one statement at a time.
  */
-function splitStatements(sql: string): string[] {
-  return sql
-    .split(/;\s*$/m)
-    .map((statement) => statement.replace(/^\s*--.*$/gm, '').trim())
-    .filter((statement) => statement.length > 0);
+export function splitStatements(sql: string): string[] {
+  const statements: string[] = [];
+  let current = '';
+  let index = 0;
+  while (index < sql.length) {
+    const rest = sql.slice(index);
+    const dollarTag = /^\$[a-zA-Z_]*\$/.exec(rest)?.[0];
+    let token: string;
+    if (rest.startsWith('--')) {
+      const end = rest.indexOf('\n');
+      token = end === -1 ? rest : rest.slice(0, end + 1);
+      index += token.length;
+      continue;
+    } else if (rest.startsWith("'")) {
+      const match = /^'(?:[^']|'')*'/.exec(rest);
+      token = match ? match[0] : rest;
+    } else if (dollarTag) {
+      const end = rest.indexOf(dollarTag, dollarTag.length);
+      token = end === -1 ? rest : rest.slice(0, end + dollarTag.length);
+    } else if (rest.startsWith(';')) {
+      if (current.trim()) statements.push(current.trim());
+      current = '';
+      index += 1;
+      continue;
+    } else {
+      token = rest[0]!;
+    }
+    current += token;
+    index += token.length;
+  }
+  if (current.trim()) statements.push(current.trim());
+  return statements;
 }

@@ -12,6 +12,7 @@ export const ERROR_STATUS = {
   conflict: 409,
   halopsa_not_connected: 409,
   payload_too_large: 413,
+  too_many_requests: 429,
   unsupported_media_type: 415,
   report_rejected: 422,
   halopsa_connection_failed: 422,

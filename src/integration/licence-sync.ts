@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { recordAudit, SYSTEM_ACTOR } from '../audit/audit-log.ts';
 import type { Database, Transaction } from '../db/database.ts';
 import { HaloPsaError, type HaloLicence } from '../halopsa/index.ts';
 import type { JobQueue } from '../jobs/queue.ts';
@@ -91,6 +92,25 @@ export class LicenceSync {
           WHERE account_id = $1 AND customer_id = $2`,
         [job.accountId, job.customerId, saved.id, count],
       );
+      if (event !== 'licence.unchanged') {
+        await recordAudit(this.db, {
+          accountId: job.accountId,
+          actor: SYSTEM_ACTOR,
+          action:
+            event === 'licence.created' ? 'halopsa.licence.created' : 'halopsa.licence.updated',
+          customerId: job.customerId,
+          targetType: 'halopsa_licence',
+          targetId: saved.id,
+          before: licence ? { count: licence.count } : null,
+          after: {
+            endpoint: 'POST /api/SoftwareLicence',
+            clientId: mapping.haloClientId,
+            itemId: mapping.haloItemId,
+            count,
+            result: 'succeeded',
+          },
+        });
+      }
       if (event !== 'licence.unchanged' || mapping.syncedCount !== count) {
         await recordEvent(this.db, {
           accountId: job.accountId,

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { accountOf } from '../auth/request-auth.ts';
+import { recordAudit } from '../audit/audit-log.ts';
+import { accountOf, actorOf } from '../auth/request-auth.ts';
 import type { Database } from '../db/database.ts';
 import { AppError } from '../errors/app-error.ts';
 import { parseInput } from '../errors/validation.ts';
@@ -62,6 +63,20 @@ export function integrationRoutes({
   connections,
   licences,
 }: IntegrationRoutesOptions): FastifyPluginAsync {
+  const audit = (
+    request: FastifyRequest,
+    action: string,
+    targetType: string,
+    change: { customerId?: string; targetId?: string; before?: unknown; after?: unknown },
+  ) =>
+    recordAudit(db, {
+      accountId: accountOf(request),
+      actor: actorOf(request),
+      action,
+      targetType,
+      ...change,
+    });
+
   async function enabledAccount(request: FastifyRequest): Promise<string> {
     const account = await getAccount(db, accountOf(request));
     if (!account.halopsaIntegrationEnabled) {
@@ -86,127 +101,210 @@ export function integrationRoutes({
   }
 
   return async (app) => {
-    app.get('/integrations/halopsa', async (request) =>
+    app.get('/integrations/halopsa', { config: { access: 'halopsa.access' } }, async (request) =>
       buildSummary(db, connections, await enabledAccount(request)),
     );
 
-    app.get('/integrations/halopsa/connection', async (request) => ({
-      connection: await connections.get(await enabledAccount(request)),
-    }));
+    app.get(
+      '/integrations/halopsa/connection',
+      { config: { access: 'halopsa.access' } },
+      async (request) => ({
+        connection: await connections.get(await enabledAccount(request)),
+      }),
+    );
 
-    app.put('/integrations/halopsa/connection', async (request) => {
-      const accountId = await enabledAccount(request);
-      const input = parseInput(connectBody, request.body);
-      return { connection: await connections.connect(accountId, input) };
-    });
+    app.put(
+      '/integrations/halopsa/connection',
+      { config: { access: 'halopsa.access' } },
+      async (request) => {
+        const accountId = await enabledAccount(request);
+        const input = parseInput(connectBody, request.body);
+        const before = await connections.get(accountId);
+        const connection = await connections.connect(accountId, input);
+        await audit(request, 'halopsa.connection.saved', 'halopsa_connection', {
+          before,
+          after: connection,
+        });
+        return { connection };
+      },
+    );
 
-    app.delete('/integrations/halopsa/connection', async (request, reply) => {
-      await connections.disconnect(await enabledAccount(request));
-      return reply.code(204).send();
-    });
+    app.delete(
+      '/integrations/halopsa/connection',
+      { config: { access: 'halopsa.access' } },
+      async (request, reply) => {
+        const accountId = await enabledAccount(request);
+        const before = await connections.get(accountId);
+        await connections.disconnect(accountId);
+        await audit(request, 'halopsa.connection.removed', 'halopsa_connection', { before });
+        return reply.code(204).send();
+      },
+    );
 
-    app.get('/integrations/halopsa/clients', async (request) => {
-      const accountId = await enabledAccount(request);
-      const query = parseInput(clientQuery, request.query, 'query string');
-      const clients = await haloCall(accountId, (client) =>
-        client.listClients(query.search ? { search: query.search } : {}),
-      );
-      return {
-        clients: clients.map((haloClient) => ({
-          id: haloClient.id,
-          name: haloClient.name,
-          inactive: haloClient.inactive ?? false,
-        })),
-      };
-    });
+    app.get(
+      '/integrations/halopsa/clients',
+      { config: { access: 'halopsa.access' } },
+      async (request) => {
+        const accountId = await enabledAccount(request);
+        const query = parseInput(clientQuery, request.query, 'query string');
+        const clients = await haloCall(accountId, (client) =>
+          client.listClients(query.search ? { search: query.search } : {}),
+        );
+        return {
+          clients: clients.map((haloClient) => ({
+            id: haloClient.id,
+            name: haloClient.name,
+            inactive: haloClient.inactive ?? false,
+          })),
+        };
+      },
+    );
 
-    app.get('/integrations/halopsa/items', async (request) => {
-      const accountId = await enabledAccount(request);
-      const items = await haloCall(accountId, (client) => client.listItems());
-      return {
-        items: items.map((item) => ({
-          id: item.id,
-          name: item.name,
-          recurring: item.isrecurringitem ?? false,
-        })),
-      };
-    });
+    app.get(
+      '/integrations/halopsa/items',
+      { config: { access: 'halopsa.access' } },
+      async (request) => {
+        const accountId = await enabledAccount(request);
+        const items = await haloCall(accountId, (client) => client.listItems());
+        return {
+          items: items.map((item) => ({
+            id: item.id,
+            name: item.name,
+            recurring: item.isrecurringitem ?? false,
+          })),
+        };
+      },
+    );
 
-    app.get('/integrations/halopsa/ticket-types', async (request) => {
-      const accountId = await enabledAccount(request);
-      const types = await haloCall(accountId, (client) => client.listTicketTypes());
-      return {
-        ticketTypes: types.map((type) => ({ id: type.id, name: type.name })),
-        defaultTicketTypeId: defaultTicketType(types)?.id ?? null,
-      };
-    });
+    app.get(
+      '/integrations/halopsa/ticket-types',
+      { config: { access: 'halopsa.access' } },
+      async (request) => {
+        const accountId = await enabledAccount(request);
+        const types = await haloCall(accountId, (client) => client.listTicketTypes());
+        return {
+          ticketTypes: types.map((type) => ({ id: type.id, name: type.name })),
+          defaultTicketTypeId: defaultTicketType(types)?.id ?? null,
+        };
+      },
+    );
 
-    app.get('/integrations/halopsa/sites', async (request) => {
-      const accountId = await enabledAccount(request);
-      const query = parseInput(sitesQuery, request.query, 'query string');
-      const sites = await haloCall(accountId, (client) =>
-        client.listSites({ clientId: query.clientId }),
-      );
-      return { sites: sites.map((site) => ({ id: site.id, name: site.name })) };
-    });
+    app.get(
+      '/integrations/halopsa/sites',
+      { config: { access: 'halopsa.access' } },
+      async (request) => {
+        const accountId = await enabledAccount(request);
+        const query = parseInput(sitesQuery, request.query, 'query string');
+        const sites = await haloCall(accountId, (client) =>
+          client.listSites({ clientId: query.clientId }),
+        );
+        return { sites: sites.map((site) => ({ id: site.id, name: site.name })) };
+      },
+    );
 
-    app.get('/integrations/halopsa/users', async (request) => {
-      const accountId = await enabledAccount(request);
-      const query = parseInput(usersQuery, request.query, 'query string');
-      const users = await haloCall(accountId, (client) =>
-        client.listUsers({ siteId: query.siteId }),
-      );
-      return {
-        users: users.map((user) => ({
-          id: user.id,
-          name: user.name,
-          email: user.emailaddress ?? null,
-        })),
-      };
-    });
+    app.get(
+      '/integrations/halopsa/users',
+      { config: { access: 'halopsa.access' } },
+      async (request) => {
+        const accountId = await enabledAccount(request);
+        const query = parseInput(usersQuery, request.query, 'query string');
+        const users = await haloCall(accountId, (client) =>
+          client.listUsers({ siteId: query.siteId }),
+        );
+        return {
+          users: users.map((user) => ({
+            id: user.id,
+            name: user.name,
+            email: user.emailaddress ?? null,
+          })),
+        };
+      },
+    );
 
-    app.get('/integrations/halopsa/mappings', async (request) => ({
-      mappings: await listMappings(db, await enabledAccount(request)),
-    }));
+    app.get(
+      '/integrations/halopsa/mappings',
+      { config: { access: 'halopsa.access' } },
+      async (request) => ({
+        mappings: await listMappings(db, await enabledAccount(request)),
+      }),
+    );
 
-    app.put('/integrations/halopsa/mappings', async (request) => {
-      const accountId = await enabledAccount(request);
-      const input = parseInput(mappingsBody, request.body);
-      const client = await connections.clientFor(accountId);
-      return { mappings: await saveMappings(db, client, accountId, input.mappings) };
-    });
+    app.put(
+      '/integrations/halopsa/mappings',
+      { config: { access: 'halopsa.access' } },
+      async (request) => {
+        const accountId = await enabledAccount(request);
+        const input = parseInput(mappingsBody, request.body);
+        const client = await connections.clientFor(accountId);
+        const before = await listMappings(db, accountId);
+        const mappings = await saveMappings(db, client, accountId, input.mappings);
+        await audit(request, 'halopsa.mappings.saved', 'halopsa_mappings', {
+          before,
+          after: mappings,
+        });
+        return { mappings };
+      },
+    );
 
-    app.get('/integrations/halopsa/ticket-rules/:customerId', async (request) => {
-      const accountId = await enabledAccount(request);
-      const { customerId } = parseInput(customerParams, request.params, 'path');
-      await getCustomer(db, accountId, customerId);
-      return { rule: await getTicketRule(db, accountId, customerId) };
-    });
+    app.get(
+      '/integrations/halopsa/ticket-rules/:customerId',
+      { config: { access: 'halopsa.access' } },
+      async (request) => {
+        const accountId = await enabledAccount(request);
+        const { customerId } = parseInput(customerParams, request.params, 'path');
+        await getCustomer(db, accountId, customerId);
+        return { rule: await getTicketRule(db, accountId, customerId) };
+      },
+    );
 
-    app.put('/integrations/halopsa/ticket-rules/:customerId', async (request) => {
-      const accountId = await enabledAccount(request);
-      const { customerId } = parseInput(customerParams, request.params, 'path');
-      const input = parseInput(ticketRuleBody, request.body);
-      await getCustomer(db, accountId, customerId);
-      const client = await connections.clientFor(accountId);
-      return { rule: await saveTicketRule(db, client, accountId, customerId, input) };
-    });
+    app.put(
+      '/integrations/halopsa/ticket-rules/:customerId',
+      { config: { access: 'halopsa.access' } },
+      async (request) => {
+        const accountId = await enabledAccount(request);
+        const { customerId } = parseInput(customerParams, request.params, 'path');
+        const input = parseInput(ticketRuleBody, request.body);
+        await getCustomer(db, accountId, customerId);
+        const client = await connections.clientFor(accountId);
+        const before = await getTicketRule(db, accountId, customerId);
+        const rule = await saveTicketRule(db, client, accountId, customerId, input);
+        await audit(request, 'halopsa.ticket_rule.saved', 'halopsa_ticket_rule', {
+          customerId,
+          targetId: customerId,
+          before,
+          after: rule,
+        });
+        return { rule };
+      },
+    );
 
     // Submit queues one licence sync per mapped customer; the summary shows each one's state.
-    app.post('/integrations/halopsa/submit', async (request, reply) => {
-      const accountId = await enabledAccount(request);
-      await connections.clientFor(accountId);
-      const mappings = await listMappings(db, accountId);
-      for (const mapping of mappings) await licences.enqueue(accountId, mapping.customerId);
-      return reply
-        .code(202)
-        .send({ queued: mappings.length, summary: await buildSummary(db, connections, accountId) });
-    });
+    app.post(
+      '/integrations/halopsa/submit',
+      { config: { access: 'halopsa.access' } },
+      async (request, reply) => {
+        const accountId = await enabledAccount(request);
+        await connections.clientFor(accountId);
+        const mappings = await listMappings(db, accountId);
+        for (const mapping of mappings) await licences.enqueue(accountId, mapping.customerId);
+        await audit(request, 'halopsa.submitted', 'halopsa_mappings', {
+          after: { queued: mappings.length },
+        });
+        return reply.code(202).send({
+          queued: mappings.length,
+          summary: await buildSummary(db, connections, accountId),
+        });
+      },
+    );
 
-    app.get('/integrations/halopsa/history', async (request) => {
-      const accountId = await enabledAccount(request);
-      const query = parseInput(historyQuery, request.query, 'query string');
-      return { events: await listEvents(db, accountId, query) };
-    });
+    app.get(
+      '/integrations/halopsa/history',
+      { config: { access: 'halopsa.access' } },
+      async (request) => {
+        const accountId = await enabledAccount(request);
+        const query = parseInput(historyQuery, request.query, 'query string');
+        return { events: await listEvents(db, accountId, query) };
+      },
+    );
   };
 }

@@ -1,6 +1,7 @@
 import type { Job } from 'pg-boss';
 import type { Logger } from 'pino';
 import { getAlert, setTicketStatus, type Alert } from '../alerts/alert-store.ts';
+import { recordAudit, SYSTEM_ACTOR } from '../audit/audit-log.ts';
 import type { Database, Transaction } from '../db/database.ts';
 import { HaloPsaError, type HaloTicket } from '../halopsa/index.ts';
 import type { JobQueue } from '../jobs/queue.ts';
@@ -84,6 +85,23 @@ export class TicketDispatch {
         )[0] as HaloTicket);
 
       await setTicketStatus(this.db, alert.id, { status: 'created', ticketId: ticket.id });
+      if (!existing) {
+        await recordAudit(this.db, {
+          accountId: alert.accountId,
+          actor: SYSTEM_ACTOR,
+          action: 'halopsa.ticket.created',
+          customerId: alert.customerId,
+          targetType: 'halopsa_ticket',
+          targetId: ticket.id,
+          after: {
+            endpoint: 'POST /api/Tickets',
+            alertId: alert.id,
+            ticketTypeId: rule.ticketTypeId,
+            clientId: mapping.haloClientId,
+            result: 'succeeded',
+          },
+        });
+      }
       await recordEvent(this.db, {
         accountId: alert.accountId,
         customerId: alert.customerId,
@@ -102,6 +120,15 @@ export class TicketDispatch {
       const message = error instanceof Error ? error.message : String(error);
       if (permanent || lastAttempt) {
         await setTicketStatus(this.db, alert.id, { status: 'failed', error: message });
+        await recordAudit(this.db, {
+          accountId: alert.accountId,
+          actor: SYSTEM_ACTOR,
+          action: 'halopsa.ticket.failed',
+          customerId: alert.customerId,
+          targetType: 'alert',
+          targetId: alert.id,
+          after: { endpoint: 'POST /api/Tickets', result: 'failed', error: message },
+        });
         await recordEvent(this.db, {
           accountId: alert.accountId,
           customerId: alert.customerId,

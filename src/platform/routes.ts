@@ -1,6 +1,7 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { accountOf } from '../auth/request-auth.ts';
+import { recordAudit } from '../audit/audit-log.ts';
+import { accountOf, actorOf } from '../auth/request-auth.ts';
 import type { Database } from '../db/database.ts';
 import { parseInput } from '../errors/validation.ts';
 import { getAccount, updateAccount } from './accounts.ts';
@@ -50,101 +51,154 @@ export interface PlatformRoutesOptions {
 
 /** The MSSP account, its customer accounts, their domains and domain groups. */
 export function platformRoutes({ db, domains }: PlatformRoutesOptions): FastifyPluginAsync {
-  return async (app) => {
-    app.get('/account', async (request) => getAccount(db, accountOf(request)));
-
-    app.patch('/account', async (request) => {
-      const changes = parseInput(accountPatch, request.body);
-      return updateAccount(db, accountOf(request), changes);
+  const audit = (
+    request: FastifyRequest,
+    action: string,
+    targetType: string,
+    targetId: string,
+    change: { customerId?: string; before?: unknown; after?: unknown },
+  ) =>
+    recordAudit(db, {
+      accountId: accountOf(request),
+      actor: actorOf(request),
+      action,
+      targetType,
+      targetId,
+      ...change,
     });
 
-    app.get('/customers', async (request) => {
+  return async (app) => {
+    app.get('/account', { config: { access: 'account.read' } }, async (request) =>
+      getAccount(db, accountOf(request)),
+    );
+
+    app.patch('/account', { config: { access: 'account.manage' } }, async (request) => {
+      const changes = parseInput(accountPatch, request.body);
+      const before = await getAccount(db, accountOf(request));
+      const after = await updateAccount(db, before.id, changes);
+      await audit(request, 'account.updated', 'account', before.id, { before, after });
+      return after;
+    });
+
+    app.get('/customers', { config: { access: 'customers.read' } }, async (request) => {
       const query = parseInput(listQuery, request.query, 'query string');
       return { customers: await listCustomers(db, accountOf(request), query) };
     });
 
-    app.post('/customers', async (request, reply) => {
+    app.post('/customers', { config: { access: 'customers.write' } }, async (request, reply) => {
       const input = parseInput(customerBody, request.body);
       const customer = await createCustomer(db, accountOf(request), input.name);
       return reply.code(201).send(customer);
     });
 
-    app.get('/customers/:id', async (request) => {
+    app.get('/customers/:id', { config: { access: 'customers.read' } }, async (request) => {
       const { id } = parseInput(idParams, request.params, 'path');
       return getCustomer(db, accountOf(request), id);
     });
 
-    app.patch('/customers/:id', async (request) => {
+    app.patch('/customers/:id', { config: { access: 'customers.write' } }, async (request) => {
       const { id } = parseInput(idParams, request.params, 'path');
       const input = parseInput(customerBody, request.body);
       return renameCustomer(db, accountOf(request), id, input.name);
     });
 
-    app.delete('/customers/:id', async (request, reply) => {
-      const { id } = parseInput(idParams, request.params, 'path');
-      const accountId = accountOf(request);
-      // Remove the domains one by one first so that each removal reaches the subscription.
-      for (const domain of await domains.list(accountId, { customerId: id })) {
-        await domains.remove(accountId, domain.id);
-      }
-      await deleteCustomer(db, accountId, id);
-      return reply.code(204).send();
-    });
+    app.delete(
+      '/customers/:id',
+      { config: { access: 'customers.write' } },
+      async (request, reply) => {
+        const { id } = parseInput(idParams, request.params, 'path');
+        const accountId = accountOf(request);
+        // Remove the domains one by one first so that each removal reaches the subscription.
+        for (const domain of await domains.list(accountId, { customerId: id })) {
+          await domains.remove(accountId, domain.id);
+        }
+        await deleteCustomer(db, accountId, id);
+        return reply.code(204).send();
+      },
+    );
 
-    app.get('/customers/:id/domains', async (request) => {
+    app.get('/customers/:id/domains', { config: { access: 'customers.read' } }, async (request) => {
       const { id } = parseInput(idParams, request.params, 'path');
       const accountId = accountOf(request);
       await getCustomer(db, accountId, id);
       return { domains: await domains.list(accountId, { customerId: id }) };
     });
 
-    app.post('/customers/:id/domains', async (request, reply) => {
-      const { id } = parseInput(idParams, request.params, 'path');
-      const input = parseInput(domainBody, request.body);
-      const domain = await domains.add(accountOf(request), id, input);
-      return reply.code(201).send(domain);
-    });
+    app.post(
+      '/customers/:id/domains',
+      { config: { access: 'customers.write' } },
+      async (request, reply) => {
+        const { id } = parseInput(idParams, request.params, 'path');
+        const input = parseInput(domainBody, request.body);
+        const domain = await domains.add(accountOf(request), id, input);
+        await audit(request, 'domain.added', 'domain', domain.id, {
+          customerId: id,
+          after: domain,
+        });
+        return reply.code(201).send(domain);
+      },
+    );
 
-    app.get('/domains', async (request) => {
+    app.get('/domains', { config: { access: 'customers.read' } }, async (request) => {
       const query = parseInput(domainListQuery, request.query, 'query string');
       return { domains: await domains.list(accountOf(request), query) };
     });
 
-    app.get('/domains/:id', async (request) => {
+    app.get('/domains/:id', { config: { access: 'customers.read' } }, async (request) => {
       const { id } = parseInput(idParams, request.params, 'path');
       return domains.get(accountOf(request), id);
     });
 
-    app.patch('/domains/:id', async (request) => {
+    app.patch('/domains/:id', { config: { access: 'customers.write' } }, async (request) => {
       const { id } = parseInput(idParams, request.params, 'path');
       const input = parseInput(domainPatch, request.body);
-      return domains.setStatus(accountOf(request), id, input.status);
+      const before = await domains.get(accountOf(request), id);
+      const after = await domains.setStatus(accountOf(request), id, input.status);
+      await audit(request, 'domain.status_changed', 'domain', id, {
+        customerId: after.customerId,
+        before,
+        after,
+      });
+      return after;
     });
 
-    app.delete('/domains/:id', async (request, reply) => {
-      const { id } = parseInput(idParams, request.params, 'path');
-      await domains.remove(accountOf(request), id);
-      return reply.code(204).send();
-    });
+    app.delete(
+      '/domains/:id',
+      { config: { access: 'customers.write' } },
+      async (request, reply) => {
+        const { id } = parseInput(idParams, request.params, 'path');
+        const before = await domains.get(accountOf(request), id);
+        await domains.remove(accountOf(request), id);
+        await audit(request, 'domain.removed', 'domain', id, {
+          customerId: before.customerId,
+          before,
+        });
+        return reply.code(204).send();
+      },
+    );
 
-    app.get('/customers/:id/groups', async (request) => {
+    app.get('/customers/:id/groups', { config: { access: 'customers.read' } }, async (request) => {
       const { id } = parseInput(idParams, request.params, 'path');
       return { groups: await listDomainGroups(db, accountOf(request), { customerId: id }) };
     });
 
-    app.post('/customers/:id/groups', async (request, reply) => {
-      const { id } = parseInput(idParams, request.params, 'path');
-      const input = parseInput(groupBody, request.body);
-      const group = await saveDomainGroup(db, accountOf(request), { customerId: id, ...input });
-      return reply.code(201).send(group);
-    });
+    app.post(
+      '/customers/:id/groups',
+      { config: { access: 'customers.write' } },
+      async (request, reply) => {
+        const { id } = parseInput(idParams, request.params, 'path');
+        const input = parseInput(groupBody, request.body);
+        const group = await saveDomainGroup(db, accountOf(request), { customerId: id, ...input });
+        return reply.code(201).send(group);
+      },
+    );
 
-    app.get('/groups/:id', async (request) => {
+    app.get('/groups/:id', { config: { access: 'customers.read' } }, async (request) => {
       const { id } = parseInput(idParams, request.params, 'path');
       return getDomainGroup(db, accountOf(request), id);
     });
 
-    app.put('/groups/:id', async (request) => {
+    app.put('/groups/:id', { config: { access: 'customers.write' } }, async (request) => {
       const { id } = parseInput(idParams, request.params, 'path');
       const input = parseInput(groupBody, request.body);
       const accountId = accountOf(request);
@@ -156,7 +210,7 @@ export function platformRoutes({ db, domains }: PlatformRoutesOptions): FastifyP
       });
     });
 
-    app.delete('/groups/:id', async (request, reply) => {
+    app.delete('/groups/:id', { config: { access: 'customers.write' } }, async (request, reply) => {
       const { id } = parseInput(idParams, request.params, 'path');
       await deleteDomainGroup(db, accountOf(request), id);
       return reply.code(204).send();

@@ -277,6 +277,33 @@ for (const engine of DATABASE_ENGINES) {
       assert.equal((await api('GET', '/reports')).body.reports.length, 1);
     });
 
+    test('the audit log records changes and HaloPSA writes', async () => {
+      const all = (await api('GET', '/audit-log?limit=1000')).body.entries;
+      const actions = new Set(all.map((entry: { action: string }) => entry.action));
+      for (const action of [
+        'halopsa.connection.saved',
+        'halopsa.mappings.saved',
+        'halopsa.ticket_rule.saved',
+        'halopsa.submitted',
+        'halopsa.licence.created',
+        'halopsa.ticket.created',
+        'domain.added',
+      ]) {
+        assert.ok(actions.has(action), `audit log has ${action}`);
+      }
+      assert.equal(JSON.stringify(all).includes(DEMO_SECRET), false);
+
+      const forCustomer = (await api('GET', `/audit-log?customerId=${ids.sample}`)).body.entries;
+      assert.ok(forCustomer.length > 0);
+      assert.ok(forCustomer.every((entry: { customerId: string }) => entry.customerId === ids.sample));
+      const ticket = forCustomer.find((entry: { action: string }) => entry.action === 'halopsa.ticket.created');
+      assert.equal(ticket.actor.type, 'system');
+      assert.equal(ticket.after.endpoint, 'POST /api/Tickets');
+
+      await assert.rejects(service.app.db.query('UPDATE audit_log SET action = $1', ['tampered']), /append-only/);
+      await assert.rejects(service.app.db.query('DELETE FROM audit_log'), /append-only/);
+    });
+
     test('licence count follows domains added, paused and removed', async () => {
       const added = (
         await api('POST', `/customers/${ids.sample}/domains`, { name: 'stalwart-labs.example' })
