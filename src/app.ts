@@ -21,6 +21,9 @@ import { integrationRoutes } from './integration/routes.ts';
 import { SecretBox } from './integration/secret-box.ts';
 import { resolveSecretKey } from './integration/secret-key.ts';
 import { TicketDispatch } from './integration/ticket-dispatch.ts';
+import { auditRoutes } from './audit/routes.ts';
+import { authRoutes } from './auth/routes.ts';
+import { SignInService } from './auth/sign-in.ts';
 import { JobQueue } from './jobs/queue.ts';
 import { DomainService } from './platform/domains.ts';
 import { platformRoutes } from './platform/routes.ts';
@@ -117,6 +120,8 @@ export async function createApp(
       logger,
       bodyLimit: config.maxUploadBytes,
       apiRoutes: [
+        authRoutes({ db, signIn: new SignInService(db) }),
+        auditRoutes({ db }),
         platformRoutes({ db, domains }),
         reportRoutes({ db, ingest: reports, receivingAddress: config.receivingAddress }),
         alertRoutes({ db }),
