@@ -365,6 +365,36 @@ describe('parseFailureReport: hostile mails', () => {
     );
   });
 
+  it('raises only ReportInputError on mutated reports', () => {
+    // A fixed-seed generator (mulberry32), so that a failure can be replayed.
+    let seed = 0x5eed;
+    const random = () => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let value = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      value = (value + Math.imul(value ^ (value >>> 7), 61 | value)) ^ value;
+      return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
+    };
+    const sources = [
+      fixture('parsedmarc/failure/dmarc_ruf_report_linkedin.eml'),
+      fixture('parsedmarc/failure/[Netease DMARC Failure Report] Rent Reminder.eml'),
+      fixture('parsedmarc/failure/exim_plain_text_only_no_arf_part.eml'),
+      fixture('mail-auth/arf/005.eml'),
+    ];
+    for (const source of sources) {
+      for (let round = 0; round < 250; round += 1) {
+        const bytes = Buffer.from(source);
+        for (let change = 0; change < 1 + Math.floor(random() * 8); change += 1) {
+          bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256);
+        }
+        try {
+          parseFailureReport(bytes);
+        } catch (error) {
+          assert.ok(error instanceof ReportInputError, `round ${round}: ${String(error)}`);
+        }
+      }
+    }
+  });
+
   it('raises only ReportInputError on cut reports', () => {
     const input = fixture('parsedmarc/failure/dmarc_ruf_report_linkedin.eml');
     for (let cut = 0; cut < input.length; cut += 97) {
