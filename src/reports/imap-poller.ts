@@ -62,6 +62,8 @@ const RECIPIENT_HEADERS = ['delivered-to', 'x-original-to', 'envelope-to', 'to',
  * report. A mail is moved only after its reports are committed, and a mail whose storing
  * failed (the database is down) stays where it is for the next poll.
  */
+// NOTE: one mailbox, set by DMARCDESK_IMAP_URL. Mailboxes configured per account and stored in
+// the database are not built; such accounts share the global mailbox by receiving address.
 export class ImapPoller {
   private timer: NodeJS.Timeout | null = null;
   private chain: Promise<unknown> = Promise.resolve();

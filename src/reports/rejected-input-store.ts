@@ -90,7 +90,11 @@ export async function storeRejectedInput(
   return toRejectedInput(row!);
 }
 
-/** List an account's rejected inputs, newest first. */
+/**
+ * List an account's rejected inputs, newest first.
+ * NOTE: inputs tied to no account (an IMAP mail for no known address) are in the table and the
+ * log, but no route lists them yet.
+ */
 export async function listRejectedInputs(
   db: Queryable,
   accountId: string,

@@ -76,6 +76,8 @@ export class SmtpReceiver {
       banner: 'dmarcdesk DMARC report receiver',
       logger: false,
       authOptional: true,
+      // NOTE: STARTTLS is offered but not required, and there is no per-client rate limit yet,
+      // so a sender that skips STARTTLS delivers in plain text.
       disabledCommands: options.tls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
       ...(options.tls ? { key: options.tls.key, cert: options.tls.cert } : {}),
       size: options.maxMessageBytes,
