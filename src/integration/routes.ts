@@ -1,7 +1,28 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { z } from 'zod';
 import { recordAudit } from '../audit/audit-log.ts';
 import { accountOf, actorOf } from '../auth/request-auth.ts';
+import {
+  clientsQuerySchema,
+  connectRequestSchema,
+  customerParamsSchema,
+  historyQuerySchema,
+  mappingsRequestSchema,
+  sitesQuerySchema,
+  ticketRuleRequestSchema,
+  usersQuerySchema,
+  type ClientsResponse,
+  type ConnectionResponse,
+  type HistoryResponse,
+  type IntegrationSummaryView,
+  type ItemsResponse,
+  type MappingsResponse,
+  type SavedTicketRuleResponse,
+  type SitesResponse,
+  type SubmitResponse,
+  type TicketRuleResponse,
+  type TicketTypesResponse,
+  type UsersResponse,
+} from '../contract/halopsa.ts';
 import type { Database } from '../db/database.ts';
 import { AppError } from '../errors/app-error.ts';
 import { parseInput } from '../errors/validation.ts';
@@ -14,42 +35,6 @@ import type { LicenceSync } from './licence-sync.ts';
 import { listMappings, saveMappings } from './mappings.ts';
 import { buildSummary } from './summary.ts';
 import { defaultTicketType, getTicketRule, saveTicketRule } from './ticket-rules.ts';
-
-const haloId = z
-  .number({ error: 'must be a number' })
-  .int({ error: 'must be a whole number' })
-  .positive({ error: 'must be a positive id' });
-const uuid = z.uuid({ error: 'must be a UUID' });
-const uuidList = z.array(uuid).max(10_000);
-
-const connectBody = z.strictObject({
-  url: z.string({ error: 'is required' }).min(1, { error: 'is required' }).max(2000),
-  clientId: z.string({ error: 'is required' }).trim().min(1, { error: 'is required' }).max(500),
-  clientSecret: z.string().min(1, { error: 'must not be empty' }).max(2000).optional(),
-  tenant: z.string().trim().max(200).optional(),
-});
-const mappingsBody = z.strictObject({
-  mappings: z
-    .array(z.strictObject({ customerId: uuid, haloClientId: haloId, haloItemId: haloId }))
-    .max(20_000),
-});
-const ticketRuleBody = z.strictObject({
-  ticketTypeId: haloId,
-  siteId: haloId.nullable().optional(),
-  userId: haloId.nullable().optional(),
-  dnsDomainIds: uuidList.default([]),
-  thresholdDomainIds: uuidList.default([]),
-  thresholdGroupIds: uuidList.default([]),
-  forensicDomainIds: uuidList.default([]),
-});
-const customerParams = z.object({ customerId: uuid });
-const clientQuery = z.strictObject({ search: z.string().max(200).optional() });
-const sitesQuery = z.strictObject({ clientId: z.coerce.number().int().positive() });
-const usersQuery = z.strictObject({ siteId: z.coerce.number().int().positive() });
-const historyQuery = z.strictObject({
-  customerId: uuid.optional(),
-  limit: z.coerce.number().int().min(1).max(1000).optional(),
-});
 
 export interface IntegrationRoutesOptions {
   db: Database;
@@ -101,14 +86,17 @@ export function integrationRoutes({
   }
 
   return async (app) => {
-    app.get('/integrations/halopsa', { config: { access: 'halopsa.access' } }, async (request) =>
-      buildSummary(db, connections, await enabledAccount(request)),
+    app.get(
+      '/integrations/halopsa',
+      { config: { access: 'halopsa.access' } },
+      async (request): Promise<IntegrationSummaryView<Date>> =>
+        buildSummary(db, connections, await enabledAccount(request)),
     );
 
     app.get(
       '/integrations/halopsa/connection',
       { config: { access: 'halopsa.access' } },
-      async (request) => ({
+      async (request): Promise<ConnectionResponse<Date>> => ({
         connection: await connections.get(await enabledAccount(request)),
       }),
     );
@@ -116,9 +104,9 @@ export function integrationRoutes({
     app.put(
       '/integrations/halopsa/connection',
       { config: { access: 'halopsa.access' } },
-      async (request) => {
+      async (request): Promise<ConnectionResponse<Date>> => {
         const accountId = await enabledAccount(request);
-        const input = parseInput(connectBody, request.body);
+        const input = parseInput(connectRequestSchema, request.body);
         const before = await connections.get(accountId);
         const connection = await connections.connect(accountId, input);
         await audit(request, 'halopsa.connection.saved', 'halopsa_connection', {
@@ -144,9 +132,9 @@ export function integrationRoutes({
     app.get(
       '/integrations/halopsa/clients',
       { config: { access: 'halopsa.access' } },
-      async (request) => {
+      async (request): Promise<ClientsResponse> => {
         const accountId = await enabledAccount(request);
-        const query = parseInput(clientQuery, request.query, 'query string');
+        const query = parseInput(clientsQuerySchema, request.query, 'query string');
         const clients = await haloCall(accountId, (client) =>
           client.listClients(query.search ? { search: query.search } : {}),
         );
@@ -163,7 +151,7 @@ export function integrationRoutes({
     app.get(
       '/integrations/halopsa/items',
       { config: { access: 'halopsa.access' } },
-      async (request) => {
+      async (request): Promise<ItemsResponse> => {
         const accountId = await enabledAccount(request);
         const items = await haloCall(accountId, (client) => client.listItems());
         return {
@@ -179,7 +167,7 @@ export function integrationRoutes({
     app.get(
       '/integrations/halopsa/ticket-types',
       { config: { access: 'halopsa.access' } },
-      async (request) => {
+      async (request): Promise<TicketTypesResponse> => {
         const accountId = await enabledAccount(request);
         const types = await haloCall(accountId, (client) => client.listTicketTypes());
         return {
@@ -192,9 +180,9 @@ export function integrationRoutes({
     app.get(
       '/integrations/halopsa/sites',
       { config: { access: 'halopsa.access' } },
-      async (request) => {
+      async (request): Promise<SitesResponse> => {
         const accountId = await enabledAccount(request);
-        const query = parseInput(sitesQuery, request.query, 'query string');
+        const query = parseInput(sitesQuerySchema, request.query, 'query string');
         const sites = await haloCall(accountId, (client) =>
           client.listSites({ clientId: query.clientId }),
         );
@@ -205,9 +193,9 @@ export function integrationRoutes({
     app.get(
       '/integrations/halopsa/users',
       { config: { access: 'halopsa.access' } },
-      async (request) => {
+      async (request): Promise<UsersResponse> => {
         const accountId = await enabledAccount(request);
-        const query = parseInput(usersQuery, request.query, 'query string');
+        const query = parseInput(usersQuerySchema, request.query, 'query string');
         const users = await haloCall(accountId, (client) =>
           client.listUsers({ siteId: query.siteId }),
         );
@@ -224,7 +212,7 @@ export function integrationRoutes({
     app.get(
       '/integrations/halopsa/mappings',
       { config: { access: 'halopsa.access' } },
-      async (request) => ({
+      async (request): Promise<MappingsResponse<Date>> => ({
         mappings: await listMappings(db, await enabledAccount(request)),
       }),
     );
@@ -232,9 +220,9 @@ export function integrationRoutes({
     app.put(
       '/integrations/halopsa/mappings',
       { config: { access: 'halopsa.access' } },
-      async (request) => {
+      async (request): Promise<MappingsResponse<Date>> => {
         const accountId = await enabledAccount(request);
-        const input = parseInput(mappingsBody, request.body);
+        const input = parseInput(mappingsRequestSchema, request.body);
         const client = await connections.clientFor(accountId);
         const before = await listMappings(db, accountId);
         const mappings = await saveMappings(db, client, accountId, input.mappings);
@@ -249,9 +237,9 @@ export function integrationRoutes({
     app.get(
       '/integrations/halopsa/ticket-rules/:customerId',
       { config: { access: 'halopsa.access' } },
-      async (request) => {
+      async (request): Promise<TicketRuleResponse> => {
         const accountId = await enabledAccount(request);
-        const { customerId } = parseInput(customerParams, request.params, 'path');
+        const { customerId } = parseInput(customerParamsSchema, request.params, 'path');
         await getCustomer(db, accountId, customerId);
         return { rule: await getTicketRule(db, accountId, customerId) };
       },
@@ -260,10 +248,10 @@ export function integrationRoutes({
     app.put(
       '/integrations/halopsa/ticket-rules/:customerId',
       { config: { access: 'halopsa.access' } },
-      async (request) => {
+      async (request): Promise<SavedTicketRuleResponse> => {
         const accountId = await enabledAccount(request);
-        const { customerId } = parseInput(customerParams, request.params, 'path');
-        const input = parseInput(ticketRuleBody, request.body);
+        const { customerId } = parseInput(customerParamsSchema, request.params, 'path');
+        const input = parseInput(ticketRuleRequestSchema, request.body);
         await getCustomer(db, accountId, customerId);
         const client = await connections.clientFor(accountId);
         const before = await getTicketRule(db, accountId, customerId);
@@ -290,19 +278,20 @@ export function integrationRoutes({
         await audit(request, 'halopsa.submitted', 'halopsa_mappings', {
           after: { queued: mappings.length },
         });
-        return reply.code(202).send({
+        const body: SubmitResponse<Date> = {
           queued: mappings.length,
           summary: await buildSummary(db, connections, accountId),
-        });
+        };
+        return reply.code(202).send(body);
       },
     );
 
     app.get(
       '/integrations/halopsa/history',
       { config: { access: 'halopsa.access' } },
-      async (request) => {
+      async (request): Promise<HistoryResponse<Date>> => {
         const accountId = await enabledAccount(request);
-        const query = parseInput(historyQuery, request.query, 'query string');
+        const query = parseInput(historyQuerySchema, request.query, 'query string');
         return { events: await listEvents(db, accountId, query) };
       },
     );
