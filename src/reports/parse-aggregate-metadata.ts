@@ -1,4 +1,8 @@
-import type { AggregateRecord, ParsedAggregateReport } from './aggregate-parser.ts';
+import type {
+  AggregateReportHeader,
+  AggregateReportSummary,
+  ParsedAggregateReport,
+} from './aggregate-parser.ts';
 import { lowerWord, optionalText } from './parse-aggregate-record.ts';
 import type { WarningLog } from './parse-aggregate-warnings.ts';
 import { quoteForMessage, ReportInputError } from './report-input-error.ts';
@@ -29,12 +33,15 @@ function invalid(message: string): ReportInputError {
 
 type Warn = (key: string, message: string) => void;
 
+/** Where report-level warnings go: a WarningLog, or a list replayed into one later. */
+type ReportWarnings = Pick<WarningLog, 'report'>;
+
 class ReportFields {
   readonly warn: Warn;
 
   constructor(
     private readonly raw: RawReport,
-    readonly warnings: WarningLog,
+    readonly warnings: ReportWarnings,
   ) {
     this.warn = (_key, message) => warnings.report(message);
   }
@@ -212,16 +219,11 @@ function readVersion(fields: ReportFields): string | null {
 }
 
 /**
- * Checks the report-level fields and assembles the parsed report. A missing report_id,
- * org_name, date_range or policy_published domain rejects the report with invalid_report
- * naming the element.
+ * Checks the fields of report_metadata and policy_published and returns them. A missing
+ * report_id, org_name, date_range or policy_published domain rejects the report with
+ * invalid_report naming the element.
  */
-export function finishReport(
-  raw: RawReport,
-  records: AggregateRecord[],
-  warnings: WarningLog,
-  unknownNames: string[],
-): ParsedAggregateReport {
+export function readReportHeader(raw: RawReport, warnings: ReportWarnings): AggregateReportHeader {
   const fields = new ReportFields(raw, warnings);
   const email = readEmail(fields);
   const reporter = {
@@ -233,23 +235,39 @@ export function finishReport(
   const reportId = readReportId(fields);
   const period = readPeriod(fields);
   const policy = readPolicy(fields);
+  return { reporter, reportId, period, policy };
+}
 
+/**
+ * Assembles what is known of a report once its document has been read to the end: the header,
+ * the schema and version, the counts and the warnings. headerWarnings are the warnings that
+ * readReportHeader gave, added after those of the records as they were when the header was read
+ * at the end.
+ */
+export function finishReportSummary(
+  raw: RawReport,
+  header: AggregateReportHeader,
+  counts: { recordCount: number; messageCount: number },
+  warnings: WarningLog,
+  headerWarnings: string[],
+  unknownNames: string[],
+): AggregateReportSummary {
+  for (const message of headerWarnings) warnings.report(message);
   if (unknownNames.length > 0) {
     warnings.report(
       `Elements that are not part of the DMARC report format were ignored: ${unknownNames.join(', ')}.`,
     );
   }
-  if (records.length === 0) warnings.report('The report has no record that could be read.');
+  if (counts.recordCount === 0) warnings.report('The report has no record that could be read.');
+  const version = readVersion(new ReportFields(raw, warnings));
 
   return {
     schema: raw.dmarcbisNamespace || raw.dmarcbisFields.size > 0 ? 'dmarcbis' : 'rfc7489',
-    version: readVersion(fields),
-    reporter,
-    reportId,
-    period,
+    version,
+    ...header,
     errors: raw.errors,
-    policy,
-    records,
+    recordCount: counts.recordCount,
+    messageCount: counts.messageCount,
     warnings: warnings.toSentences(),
   };
 }

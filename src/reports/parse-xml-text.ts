@@ -2,18 +2,8 @@ import { isUtf8 } from 'node:buffer';
 
 import { quoteForMessage, ReportInputError } from './report-input-error.ts';
 
-/** The input is decoded in slices of this many bytes, so text is made a piece at a time. */
-const DECODE_SLICE_BYTES = 64 * 1024;
-
 /** The XML declaration, if any, sits in the first bytes; 512 leaves room for odd spacing. */
 const DECLARATION_WINDOW = 512;
-
-export interface DecodedXml {
-  /** The WHATWG name of the encoding used, such as 'utf-8' or 'windows-1252'. */
-  encoding: string;
-  /** Text of the document in order, made as the generator is read. */
-  chunks: Generator<string>;
-}
 
 interface EncodingChoice {
   label: string;
@@ -86,36 +76,102 @@ function chooseByDeclaration(bytes: Buffer, warn: (message: string) => void): En
 }
 
 /**
- * Picks the encoding of an XML document (byte order mark first, then the declaration, then
- * UTF-8, as XML 1.0 appendix F describes) and returns a generator that decodes it in slices.
- * Each leniency adds a warning: a byte order mark, an encoding other than UTF-8, invalid UTF-8
- * bytes (replaced with U+FFFD), whitespace before the XML declaration (removed).
+ * Decodes the bytes of one XML document into text as they arrive. The encoding is picked from the
+ * first bytes (byte order mark first, then the declaration, then UTF-8, as XML 1.0 appendix F
+ * describes), so up to DECLARATION_WINDOW bytes are held back until it is known. Each leniency
+ * adds a warning: a byte order mark, an encoding other than UTF-8, invalid UTF-8 bytes (replaced
+ * with U+FFFD), whitespace before the XML declaration (removed).
  */
-export function decodeXml(bytes: Buffer, warn: (message: string) => void): DecodedXml {
-  const choice = chooseByBom(bytes, warn) ?? chooseByDeclaration(bytes, warn);
-  const body = bytes.subarray(choice.skip);
-  if (choice.label === 'utf-8' && !isUtf8(body)) {
-    warn('The document is not valid UTF-8; each invalid byte was replaced with U+FFFD.');
+export class XmlTextDecoder {
+  private head: Buffer[] = [];
+  private headBytes = 0;
+  private decoder: TextDecoder | null = null;
+  private label = 'utf-8';
+  private atStart = true;
+  /** Trailing bytes of the last slice that may begin a UTF-8 sequence continued in the next. */
+  private utf8Carry: Buffer | null = null;
+  private utf8Invalid = false;
+
+  constructor(private readonly warn: (message: string) => void) {}
+
+  /** The WHATWG name of the encoding used, such as 'utf-8'; known once text has been returned. */
+  get encoding(): string {
+    return this.label;
   }
-  return { encoding: choice.label, chunks: decodeSlices(body, choice.label, warn) };
+
+  /** Decodes the next bytes and returns the text they complete, which may be ''. */
+  write(bytes: Buffer): string {
+    if (this.decoder === null) {
+      this.head.push(bytes);
+      this.headBytes += bytes.length;
+      if (this.headBytes < DECLARATION_WINDOW) return '';
+      return this.start();
+    }
+    return this.decode(bytes);
+  }
+
+  /** Returns the text of any bytes still held, at the end of the document. */
+  end(): string {
+    let text = this.decoder === null ? this.start() : '';
+    if (this.decoder === null) return text;
+    text += this.strip(this.decoder.decode());
+    if (this.label === 'utf-8' && this.utf8Carry !== null) this.noteInvalidUtf8();
+    return text;
+  }
+
+  private start(): string {
+    const first = this.head.length === 1 ? (this.head[0] as Buffer) : Buffer.concat(this.head);
+    this.head = [];
+    const choice = chooseByBom(first, this.warn) ?? chooseByDeclaration(first, this.warn);
+    this.label = choice.label;
+    this.decoder = new TextDecoder(choice.label, { fatal: false, ignoreBOM: true });
+    return this.decode(first.subarray(choice.skip));
+  }
+
+  private decode(bytes: Buffer): string {
+    if (this.label === 'utf-8' && !this.utf8Invalid) this.checkUtf8(bytes);
+    const text = (this.decoder as TextDecoder).decode(bytes, { stream: true });
+    return this.strip(text);
+  }
+
+  private strip(text: string): string {
+    if (!this.atStart || text.length === 0) return text;
+    this.atStart = false;
+    return stripSpaceBeforeDeclaration(text, this.warn);
+  }
+
+  /**
+   * Checks that the bytes seen so far are valid UTF-8. A slice may end inside a multi-byte
+   * sequence, so the bytes from its last lead byte on are checked with the next slice.
+   */
+  private checkUtf8(bytes: Buffer): void {
+    const joined = this.utf8Carry === null ? bytes : Buffer.concat([this.utf8Carry, bytes]);
+    const cut = completeUtf8Length(joined);
+    this.utf8Carry = cut < joined.length ? Buffer.from(joined.subarray(cut)) : null;
+    if (!isUtf8(joined.subarray(0, cut))) this.noteInvalidUtf8();
+  }
+
+  private noteInvalidUtf8(): void {
+    if (this.utf8Invalid) return;
+    this.utf8Invalid = true;
+    this.utf8Carry = null;
+    this.warn('The document is not valid UTF-8; each invalid byte was replaced with U+FFFD.');
+  }
 }
 
-function* decodeSlices(
-  body: Buffer,
-  label: string,
-  warn: (message: string) => void,
-): Generator<string> {
-  const decoder = new TextDecoder(label, { fatal: false, ignoreBOM: true });
-  let atStart = true;
-  for (let offset = 0; offset < body.length; offset += DECODE_SLICE_BYTES) {
-    let text = decoder.decode(body.subarray(offset, offset + DECODE_SLICE_BYTES), { stream: true });
-    if (atStart && text.length > 0) {
-      atStart = false;
-      text = stripSpaceBeforeDeclaration(text, warn);
-    }
-    yield text;
+/**
+ * Returns the length of the longest prefix that does not end inside a UTF-8 sequence: the
+ * bytes after it are a lead byte and fewer continuation bytes than it announces.
+ */
+function completeUtf8Length(bytes: Buffer): number {
+  const length = bytes.length;
+  for (let back = 1; back <= 3 && back <= length; back += 1) {
+    const byte = bytes[length - back] as number;
+    if ((byte & 0xc0) === 0x80) continue;
+    const needed = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 1;
+    return needed > back ? length - back : length;
   }
-  yield decoder.decode();
+  return length;
 }
 
 function stripSpaceBeforeDeclaration(text: string, warn: (message: string) => void): string {

@@ -1,0 +1,216 @@
+import { SaxesParser } from 'saxes';
+
+import type {
+  AggregateParseLimits,
+  AggregateRecord,
+  AggregateReportHeader,
+  AggregateReportSummary,
+} from './aggregate-parser.ts';
+import { AggregateReportReader } from './aggregate-reader.ts';
+import { formatBytes } from './container-budget.ts';
+import { finishReportSummary } from './parse-aggregate-metadata.ts';
+import { XmlTextDecoder } from './parse-xml-text.ts';
+import { ReportInputError } from './report-input-error.ts';
+
+export const DEFAULT_AGGREGATE_PARSE_LIMITS: AggregateParseLimits = {
+  maxRecords: 1_000_000,
+  maxDocumentBytes: 200 * 1024 * 1024,
+};
+
+/** Bytes written to saxes at once; larger chunks are cut, so one write makes a bounded batch. */
+const SLICE_BYTES = 64 * 1024;
+const DEFAULT_BATCH_SIZE = 500;
+
+// NOTE: broken XML is rejected, never repaired. A report with an unescaped "<" or "&" in a value
+// (seen from Veeam) fails here, where parsedmarc re-parses it in lxml's recovery mode.
+function notWellFormed(
+  parser: SaxesParser<{ xmlns: false }>,
+  error: Error,
+  ended: boolean,
+): ReportInputError {
+  // saxes writes "line:column: reason"; the position is given in words instead.
+  const reason = error.message.replace(/^[^:]*:?\d+:\d+: /, '').replace(/\.$/, '');
+  const unclosed = /^unclosed tag: (.+)$/.exec(reason);
+  if (ended && unclosed) {
+    return new ReportInputError(
+      'not_well_formed',
+      `The XML ends at line ${parser.line} before <${unclosed[1]}> is closed, so the file is ` +
+        'truncated or damaged; send the report again.',
+      { cause: error },
+    );
+  }
+  return new ReportInputError(
+    'not_well_formed',
+    `The XML is not well-formed at line ${parser.line}, column ${parser.column}: ${reason}. ` +
+      'Send the report again or ask the reporter to fix its generator.',
+    { cause: error },
+  );
+}
+
+/**
+ * The streaming core of the aggregate report parser. Bytes are written in as they arrive, each
+ * record is handed to onRecord as soon as its </record> is read, and nothing of a record is kept
+ * after that, so memory does not grow with the report. The header (reporter, report id, period,
+ * policy) is available from `header` once the first record opens, for reports that put
+ * report_metadata and policy_published first, as the schema orders them.
+ */
+export class AggregateReportParser {
+  private readonly limits: AggregateParseLimits;
+  private readonly saxes = new SaxesParser({ xmlns: false, position: true });
+  private readonly reader: AggregateReportReader;
+  private readonly decoder: XmlTextDecoder;
+  private bytes = 0;
+  private messageCount = 0;
+  private ended = false;
+
+  constructor(
+    private readonly onRecord: (record: AggregateRecord) => void,
+    limits: Partial<AggregateParseLimits> = {},
+  ) {
+    this.limits = { ...DEFAULT_AGGREGATE_PARSE_LIMITS, ...limits };
+    this.reader = new AggregateReportReader(this.saxes, this.limits, {
+      record: (record) => {
+        this.messageCount += record.count;
+        this.onRecord(record);
+      },
+      header: () => {},
+    });
+    this.decoder = new XmlTextDecoder((message) => this.reader.warnings.report(message));
+
+    const parser = this.saxes;
+    const reader = this.reader;
+    parser.on('doctype', () => {
+      throw new ReportInputError(
+        'doctype_forbidden',
+        `The document has a DOCTYPE declaration (line ${parser.line}); DMARC reports never need ` +
+          'one and it is how entity expansion and external entity attacks start, so the file was rejected.',
+      );
+    });
+    parser.on('opentag', (tag) => reader.openTag(tag));
+    parser.on('text', (text) => reader.addText(text));
+    parser.on('cdata', (text) => reader.addText(text));
+    parser.on('closetag', () => reader.closeTag());
+    parser.on('error', (error) => {
+      if (this.ended && reader.isUnclosedWrapper(error)) return;
+      throw notWellFormed(parser, error, this.ended);
+    });
+  }
+
+  /** The report-level fields, once the first record has opened after them; null before. */
+  get header(): AggregateReportHeader | null {
+    return this.reader.header;
+  }
+
+  /** The number of records handed to onRecord so far. */
+  get recordCount(): number {
+    return this.reader.recordCount;
+  }
+
+  /**
+   * Parses the next bytes of the document. Throws a ReportInputError as soon as the document is
+   * known to be unusable; the parser must not be used after that.
+   */
+  write(bytes: Buffer): void {
+    this.bytes += bytes.length;
+    if (this.bytes > this.limits.maxDocumentBytes) {
+      throw new ReportInputError(
+        'too_large',
+        `The document is more than ${formatBytes(this.limits.maxDocumentBytes)}, the limit ` +
+          'for one report.',
+      );
+    }
+    const text = this.decoder.write(bytes);
+    if (text !== '') this.saxes.write(text);
+  }
+
+  /**
+   * Ends the document, checks the report-level fields and returns everything but the records.
+   *
+   * @throws ReportInputError: empty, not_well_formed (a truncated document), invalid_report.
+   */
+  end(): AggregateReportSummary {
+    if (this.bytes === 0) {
+      throw new ReportInputError('empty', 'The document is empty; send the report XML itself.');
+    }
+    const text = this.decoder.end();
+    if (text !== '') this.saxes.write(text);
+    this.ended = true;
+    this.saxes.close();
+
+    const reader = this.reader;
+    const header = reader.readHeader();
+    return finishReportSummary(
+      reader.report,
+      header,
+      { recordCount: reader.recordCount, messageCount: this.messageCount },
+      reader.warnings,
+      reader.headerWarnings,
+      reader.unknownElementNames,
+    );
+  }
+}
+
+/** Receives a report from parseAggregateStream while it is read. */
+export interface AggregateRecordSink {
+  /** Called once, before the first batch of records. */
+  header(header: AggregateReportHeader): Promise<void> | void;
+  /** Called with the records in document order, in batches of at most about batchSize. */
+  records(batch: AggregateRecord[]): Promise<void> | void;
+}
+
+export interface AggregateStreamOptions extends Partial<AggregateParseLimits> {
+  /** Records handed to the sink at once; default 500. */
+  batchSize?: number;
+}
+
+/**
+ * Parses one DMARC aggregate report from a stream of bytes, handing the header and then the
+ * records in batches to the sink, and waiting for the sink before reading on, so memory stays
+ * bounded by the batch size whatever the report's size. Returns the summary, with the warnings,
+ * once the document has ended. A report that puts its records before report_metadata or
+ * policy_published, against the schema's order, has its records held until the end, when its
+ * header is known.
+ *
+ * @throws ReportInputError as parseAggregateReport does, and whatever the source or sink throws.
+ */
+export async function parseAggregateStream(
+  source: AsyncIterable<Buffer> | Iterable<Buffer>,
+  sink: AggregateRecordSink,
+  options: AggregateStreamOptions = {},
+): Promise<AggregateReportSummary> {
+  const { batchSize = DEFAULT_BATCH_SIZE, ...limits } = options;
+  let pending: AggregateRecord[] = [];
+  const parser = new AggregateReportParser((record) => pending.push(record), limits);
+  let headerSent = false;
+
+  const deliver = async (header: AggregateReportHeader | null, force: boolean) => {
+    if (!headerSent) {
+      if (header === null) return;
+      headerSent = true;
+      await sink.header(header);
+    }
+    if (pending.length === 0 || (!force && pending.length < batchSize)) return;
+    const batch = pending;
+    pending = [];
+    await sink.records(batch);
+  };
+
+  for await (const chunk of source) {
+    for (let offset = 0; offset < chunk.length; offset += SLICE_BYTES) {
+      parser.write(chunk.subarray(offset, offset + SLICE_BYTES));
+      await deliver(parser.header, false);
+    }
+  }
+  const summary = parser.end();
+  await deliver(headerOf(summary), true);
+  return summary;
+}
+
+function headerOf(summary: AggregateReportHeader): AggregateReportHeader {
+  return {
+    reporter: summary.reporter,
+    reportId: summary.reportId,
+    period: summary.period,
+    policy: summary.policy,
+  };
+}
