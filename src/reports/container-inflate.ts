@@ -1,4 +1,4 @@
-import { Readable, Writable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 
@@ -11,6 +11,9 @@ import { ReportInputError } from './report-input-error.ts';
  */
 const SLICE_BYTES = 64 * 1024;
 
+/** Output chunks of 64 KiB instead of zlib's 16 KiB, so that each costs the reader less. */
+const INFLATE_OPTIONS: zlib.ZlibOptions = { chunkSize: 64 * 1024 };
+
 const GZIP_FLAG_HCRC = 0x02;
 const GZIP_FLAG_EXTRA = 0x04;
 const GZIP_FLAG_NAME = 0x08;
@@ -18,10 +21,11 @@ const GZIP_FLAG_COMMENT = 0x10;
 const GZIP_RESERVED_FLAGS = 0xe0;
 const GZIP_TRAILER_BYTES = 8;
 
+/** What inflating one stream found, filled in once its output has been read to the end. */
 interface InflateResult {
-  output: Buffer;
   /** Input bytes the inflater used; whatever follows the end of the stream is left unread. */
   consumedBytes: number;
+  outputBytes: number;
   crc32: number;
 }
 
@@ -30,14 +34,17 @@ function isZlibError(error: unknown): error is Error & { code: string } {
 }
 
 /**
- * Inflates one deflate or zlib stream with a byte counter. Bytes after the end of the stream are
- * ignored, and the source stops feeding them once the inflater has ended.
+ * Inflates one deflate or zlib stream with a byte counter and yields its output as it is made.
+ * The inflater only runs as fast as the output is read, so a slow reader holds at most the
+ * streams' buffers. Bytes after the end of the stream are ignored, and the source stops feeding
+ * them once the inflater has ended.
  */
-async function inflateCounted(
+async function* inflateCounted(
   engine: zlib.InflateRaw | zlib.Inflate,
   input: Buffer,
   counter: LayerCounter,
-): Promise<InflateResult> {
+  result: InflateResult,
+): AsyncGenerator<Buffer> {
   let streamEnded = false;
   engine.once('end', () => {
     streamEnded = true;
@@ -48,24 +55,21 @@ async function inflateCounted(
     }
   }
 
-  const chunks: Buffer[] = [];
-  let crc32 = 0;
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      try {
-        counter.add(chunk.length, engine.bytesWritten);
-      } catch (error) {
-        callback(error as Error);
-        return;
-      }
-      chunks.push(chunk);
-      crc32 = zlib.crc32(chunk, crc32);
-      callback();
-    },
-  });
-
-  await pipeline(Readable.from(slices()), engine, sink);
-  return { output: Buffer.concat(chunks), consumedBytes: engine.bytesWritten, crc32 };
+  const feeding = pipeline(Readable.from(slices()), engine);
+  // The output is read below; a failure of the pipeline surfaces there as the engine's error.
+  feeding.catch(() => {});
+  try {
+    for await (const chunk of engine as AsyncIterable<Buffer>) {
+      counter.add(chunk.length, engine.bytesWritten);
+      result.crc32 = zlib.crc32(chunk, result.crc32);
+      result.outputBytes += chunk.length;
+      yield chunk;
+    }
+    await feeding;
+  } finally {
+    engine.destroy();
+  }
+  result.consumedBytes = engine.bytesWritten;
 }
 
 function corruptGzip(label: string, problem: string, cause?: unknown): ReportInputError {
@@ -108,36 +112,42 @@ function isGzipMemberStart(input: Buffer, offset: number): boolean {
 
 /**
  * Decompresses gzip data of one or more members (RFC 1952 allows concatenated members, and
- * their outputs are joined). Bytes after the last complete member that do not start another
- * member are ignored: Mimecast, for one, appends a CRLF to its gzip attachments. Each member's
- * CRC-32 and length are checked.
+ * their outputs are joined) and yields the output as it is made, member by member. Bytes after
+ * the last complete member that do not start another member are ignored: Mimecast, for one,
+ * appends a CRLF to its gzip attachments. Each member's CRC-32 and length are checked when its
+ * output ends, so a damaged member fails after its output has been yielded.
  */
-export async function gunzipCounted(
+export async function* gunzipStream(
   input: Buffer,
   label: string,
   budget: ExtractionBudget,
-): Promise<Buffer> {
+): AsyncGenerator<Buffer> {
   const counter = budget.startLayer(label, input.length);
-  const outputs: Buffer[] = [];
   let offset = 0;
+  let members = 0;
 
   while (offset < input.length) {
-    if (outputs.length > 0) {
+    if (members > 0) {
       if (!isGzipMemberStart(input, offset)) break;
-      budget.addFile(`gzip member ${outputs.length + 1} of ${label}`);
+      budget.addFile(`gzip member ${members + 1} of ${label}`);
     }
     const headerLength = readGzipHeaderLength(input, offset, label);
     const bodyStart = offset + headerLength;
 
-    let result: InflateResult;
+    const result: InflateResult = { consumedBytes: 0, outputBytes: 0, crc32: 0 };
     try {
-      result = await inflateCounted(zlib.createInflateRaw(), input.subarray(bodyStart), counter);
+      yield* inflateCounted(
+        zlib.createInflateRaw(INFLATE_OPTIONS),
+        input.subarray(bodyStart),
+        counter,
+        result,
+      );
     } catch (error) {
       if (error instanceof ReportInputError) throw error;
-      const truncated = isZlibError(error) && error.code === 'Z_BUF_ERROR';
-      const problem = truncated
-        ? 'the data ends before the compressed stream does'
-        : 'the compressed stream is damaged';
+      const problem =
+        isZlibError(error) && error.code === 'Z_BUF_ERROR'
+          ? 'the data ends before the compressed stream does'
+          : 'the compressed stream is damaged';
       throw corruptGzip(label, problem, error);
     }
 
@@ -148,25 +158,24 @@ export async function gunzipCounted(
     if (input.readUInt32LE(trailerStart) !== result.crc32) {
       throw corruptGzip(label, 'the CRC-32 of the decompressed data does not match');
     }
-    if (input.readUInt32LE(trailerStart + 4) !== result.output.length % 2 ** 32) {
+    if (input.readUInt32LE(trailerStart + 4) !== result.outputBytes % 2 ** 32) {
       throw corruptGzip(label, 'the decompressed length does not match the trailer');
     }
-    outputs.push(result.output);
+    members += 1;
     offset = trailerStart + GZIP_TRAILER_BYTES;
   }
-  return outputs.length === 1 ? (outputs[0] as Buffer) : Buffer.concat(outputs);
 }
 
 /** Decompresses an RFC 1950 zlib stream, which some reporters send instead of gzip. */
-export async function inflateZlibCounted(
+export async function* inflateZlibStream(
   input: Buffer,
   label: string,
   budget: ExtractionBudget,
-): Promise<Buffer> {
+): AsyncGenerator<Buffer> {
   const counter = budget.startLayer(label, input.length);
+  const result: InflateResult = { consumedBytes: 0, outputBytes: 0, crc32: 0 };
   try {
-    const result = await inflateCounted(zlib.createInflate(), input, counter);
-    return result.output;
+    yield* inflateCounted(zlib.createInflate(INFLATE_OPTIONS), input, counter, result);
   } catch (error) {
     if (error instanceof ReportInputError) throw error;
     throw new ReportInputError(

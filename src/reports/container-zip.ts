@@ -1,5 +1,4 @@
-import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 
 import yauzl from 'yauzl';
 
@@ -8,7 +7,8 @@ import { quoteForMessage, ReportInputError } from './report-input-error.ts';
 
 export interface ZipMember {
   name: string;
-  bytes: Buffer;
+  /** The member's bytes as they are inflated; read each member to its end before the next. */
+  chunks: AsyncIterable<Buffer>;
 }
 
 const STORED = 0;
@@ -74,49 +74,48 @@ function checkNoOverlap(entries: yauzl.Entry[], label: string): void {
   }
 }
 
-async function readEntry(
+/**
+ * Yields the bytes of one member as yauzl inflates them, counted against the budget. yauzl
+ * checks while streaming that the member yields exactly its declared size, and the counter stops
+ * it at the budget even if the declared size lies.
+ */
+async function* readEntry(
   zipfile: yauzl.ZipFile,
   entry: yauzl.Entry,
   memberLabel: string,
   budget: ExtractionBudget,
-): Promise<Buffer> {
+): AsyncGenerator<Buffer> {
   const counter = budget.startLayer(memberLabel, entry.compressedSize);
-  const chunks: Buffer[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      try {
-        counter.add(chunk.length);
-      } catch (error) {
-        callback(error as Error);
-        return;
-      }
-      chunks.push(chunk);
-      callback();
-    },
-  });
-
+  let stream: Readable;
   try {
-    // yauzl checks while streaming that the member yields exactly its declared size, and the
-    // counter stops it at the budget even if the declared size lies.
-    const stream = await zipfile.openReadStreamPromise(entry);
-    await pipeline(stream, sink);
+    stream = await zipfile.openReadStreamPromise(entry);
+  } catch (error) {
+    throw corruptZip(memberLabel, describeError(error), error);
+  }
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      counter.add(chunk.length);
+      yield chunk;
+    }
   } catch (error) {
     if (error instanceof ReportInputError) throw error;
     throw corruptZip(memberLabel, describeError(error), error);
+  } finally {
+    stream.destroy();
   }
-  return Buffer.concat(chunks);
 }
 
 /**
- * Reads every file member of a zip archive held in memory, skipping directory entries. Limits
- * are checked on the central directory first (member count, declared sizes and ratios, overlap)
- * and then again on the bytes as they are inflated.
+ * Yields every file member of a zip archive held in memory, skipping directory entries, each
+ * with its bytes as a stream. Limits are checked on the central directory first (member count,
+ * declared sizes and ratios, overlap), on each member's entry before it is read (encryption,
+ * compression method), and then again on the bytes as they are inflated.
  */
-export async function readZipMembers(
+export async function* readZipMembers(
   input: Buffer,
   label: string,
   budget: ExtractionBudget,
-): Promise<ZipMember[]> {
+): AsyncGenerator<ZipMember> {
   const zipfile = await openZip(input, label);
   try {
     // Directory entries count here too, so that an archive of 100,000 empty folders is
@@ -131,7 +130,6 @@ export async function readZipMembers(
     const entries = await listEntries(zipfile, label);
     checkNoOverlap(entries, label);
 
-    const members: ZipMember[] = [];
     for (const entry of entries) {
       if (entry.fileName.endsWith('/')) continue;
       const memberLabel = `zip member ${quoteForMessage(entry.fileName)}`;
@@ -150,12 +148,8 @@ export async function readZipMembers(
       }
       budget.addFile(memberLabel);
       budget.checkDeclaredSize(memberLabel, entry.uncompressedSize, entry.compressedSize);
-      members.push({
-        name: entry.fileName,
-        bytes: await readEntry(zipfile, entry, memberLabel, budget),
-      });
+      yield { name: entry.fileName, chunks: readEntry(zipfile, entry, memberLabel, budget) };
     }
-    return members;
   } finally {
     zipfile.close();
   }

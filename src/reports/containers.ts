@@ -1,8 +1,8 @@
 import { ExtractionBudget, formatBytes } from './container-budget.ts';
 import { detectContent } from './container-detect.ts';
-import { gunzipCounted, inflateZlibCounted } from './container-inflate.ts';
+import { gunzipStream, inflateZlibStream } from './container-inflate.ts';
 import { readMailParts } from './container-mail.ts';
-import { readZipMembers } from './container-zip.ts';
+import { readZipMembers, type ZipMember } from './container-zip.ts';
 import { quoteForMessage, ReportInputError } from './report-input-error.ts';
 
 export interface ContainerLimits {
@@ -32,6 +32,19 @@ export const DEFAULT_CONTAINER_LIMITS: ContainerLimits = {
   maxDepth: 3,
 };
 
+/** A report document found in an input, with its bytes as a stream. */
+export interface StreamedDocument {
+  /** The name of the innermost archive member or attachment, or 'upload' for the input itself. */
+  name: string;
+  /** The layers found from the outside in, such as ['zip', 'gzip', 'xml']. */
+  layers: string[];
+  /**
+   * The document's bytes, decompressed as they are read. Read them to the end, or stop, before
+   * asking for the next document: they come from the same decompressors.
+   */
+  chunks: AsyncIterable<Buffer>;
+}
+
 export interface ExtractedDocument {
   /** The name of the innermost archive member or attachment, or 'upload' for the input itself. */
   name: string;
@@ -55,27 +68,40 @@ class NoReportError extends ReportInputError {
   }
 }
 
-interface Item {
+interface ItemName {
   name: string;
   /** The name messages use for this item, such as 'the upload' or 'zip member "a.xml"'. */
   label: string;
   layers: string[];
+}
+
+interface Item extends ItemName {
   bytes: Buffer;
 }
 
 /**
+ * Bytes read from a decompressed stream before its content is judged: enough for the mail header
+ * window of detectContent, and far more than the few bytes that tell XML.
+ */
+const DETECT_BYTES = 16 * 1024 + 1;
+
+/**
  * Unwraps raw XML, gzip (several members and trailing bytes too), zlib, zip (every member) and
  * mail messages (every attachment), nested up to maxDepth containers, detected by content (magic
- * bytes) and never by name. Decompression is streamed and counted, so bombs are stopped while
- * they expand. Inside an archive or a mail, members of unknown content are skipped, unless no
- * document is left.
+ * bytes) and never by name, and yields each report document as a stream of bytes. The XML inside
+ * gzip, zlib or a zip member is decompressed as it is read, so a large report is never held
+ * inflated in memory; a container inside another container is read whole before it is opened.
+ * Decompression is counted, so bombs are stopped while they expand. Inside an archive or a mail,
+ * members of unknown content are skipped, unless no document is left.
  *
- * @throws ReportInputError with the code that names the reason.
+ * A ReportInputError is thrown by the generator for what is wrong before a document starts, and
+ * by a document's chunks for damage found while it is decompressed (a bad CRC-32, a truncated
+ * stream, a limit passed), so documents yielded before it may already have been read.
  */
-export async function extractDocuments(
+export async function* streamDocuments(
   input: Buffer,
   limits: Partial<ContainerLimits> = {},
-): Promise<ExtractedDocument[]> {
+): AsyncGenerator<StreamedDocument> {
   const resolved: ContainerLimits = { ...DEFAULT_CONTAINER_LIMITS, ...limits };
   if (input.length === 0) {
     throw new ReportInputError('empty', 'The upload is empty; send the report file itself.');
@@ -89,18 +115,84 @@ export async function extractDocuments(
   }
   const budget = new ExtractionBudget(resolved);
   const root: Item = { name: 'upload', label: 'the upload', layers: [], bytes: input };
-  return unwrap(root, budget, 0);
+  yield* unwrap(root, budget, 0);
 }
 
-async function unwrap(
+/**
+ * Unwraps every document of an input, as streamDocuments does, and returns each one whole.
+ * Any error rejects the whole input.
+ *
+ * @throws ReportInputError with the code that names the reason.
+ */
+export async function extractDocuments(
+  input: Buffer,
+  limits: Partial<ContainerLimits> = {},
+): Promise<ExtractedDocument[]> {
+  const documents: ExtractedDocument[] = [];
+  for await (const document of streamDocuments(input, limits)) {
+    const bytes = await readWhole(document.chunks);
+    documents.push({ name: document.name, layers: document.layers, bytes });
+  }
+  return documents;
+}
+
+async function* fromBuffer(bytes: Buffer): AsyncGenerator<Buffer> {
+  yield bytes;
+}
+
+async function readWhole(chunks: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const chunk of chunks) parts.push(chunk);
+  return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+}
+
+/**
+ * Reads the first `bytes` bytes of a stream and returns them with the whole stream, those bytes
+ * included, to read on from the start.
+ */
+async function peek(
+  chunks: AsyncIterable<Buffer>,
+  bytes: number,
+): Promise<{ head: Buffer; stream: AsyncIterable<Buffer> }> {
+  const iterator = chunks[Symbol.asyncIterator]();
+  const taken: Buffer[] = [];
+  let size = 0;
+  let done = false;
+  while (size < bytes) {
+    const next = await iterator.next();
+    if (next.done) {
+      done = true;
+      break;
+    }
+    taken.push(next.value);
+    size += next.value.length;
+  }
+  async function* stream(): AsyncGenerator<Buffer> {
+    try {
+      while (taken.length > 0) yield taken.shift() as Buffer;
+      while (!done) {
+        const next = await iterator.next();
+        if (next.done) done = true;
+        else yield next.value;
+      }
+    } finally {
+      // A reader that stops early closes the decompressor under it.
+      if (!done) await iterator.return?.();
+    }
+  }
+  return { head: Buffer.concat(taken), stream: stream() };
+}
+
+async function* unwrap(
   item: Item,
   budget: ExtractionBudget,
   depth: number,
-): Promise<ExtractedDocument[]> {
+): AsyncGenerator<StreamedDocument> {
   const detected = detectContent(item.bytes);
   switch (detected.kind) {
     case 'xml':
-      return [{ name: item.name, layers: [...item.layers, 'xml'], bytes: item.bytes }];
+      yield { name: item.name, layers: [...item.layers, 'xml'], chunks: fromBuffer(item.bytes) };
+      return;
     case 'empty':
       throw new NoReportError(
         'empty',
@@ -130,22 +222,20 @@ async function unwrap(
 
   switch (detected.kind) {
     case 'gzip': {
-      const bytes = await gunzipCounted(item.bytes, item.label, budget);
-      return unwrap({ ...item, layers: [...item.layers, 'gzip'], bytes }, budget, depth + 1);
+      const inner = { ...item, layers: [...item.layers, 'gzip'] };
+      yield* unwrapStream(inner, gunzipStream(item.bytes, item.label, budget), budget, depth + 1);
+      return;
     }
     case 'zlib': {
-      const bytes = await inflateZlibCounted(item.bytes, item.label, budget);
-      return unwrap({ ...item, layers: [...item.layers, 'zlib'], bytes }, budget, depth + 1);
+      const inner = { ...item, layers: [...item.layers, 'zlib'] };
+      const chunks = inflateZlibStream(item.bytes, item.label, budget);
+      yield* unwrapStream(inner, chunks, budget, depth + 1);
+      return;
     }
     case 'zip': {
-      const members = await readZipMembers(item.bytes, item.label, budget);
-      const children = members.map((member) => ({
-        name: member.name,
-        label: `zip member ${quoteForMessage(member.name)}`,
-        layers: [...item.layers, 'zip'],
-        bytes: member.bytes,
-      }));
-      return unwrapMembers(item, 'zip archive', children, budget, depth + 1);
+      const members = readZipMembers(item.bytes, item.label, budget);
+      yield* unwrapZipMembers(item, members, budget, depth + 1);
+      return;
     }
     case 'mail': {
       const parts = await readMailParts(item.bytes, item.label);
@@ -161,9 +251,54 @@ async function unwrap(
         budget.addFile(label);
         return { name: part.name, label, layers: [...item.layers, 'mail'], bytes: part.bytes };
       });
-      return unwrapMembers(item, 'mail message', children, budget, depth + 1);
+      yield* unwrapMembers(item, 'mail message', toStreams(children), budget, depth + 1);
     }
   }
+}
+
+/**
+ * Judges decompressed content by its first bytes. XML is yielded as the stream itself; any other
+ * content (a container inside the container, or no report) is read whole and unwrapped.
+ */
+async function* unwrapStream(
+  item: ItemName,
+  chunks: AsyncIterable<Buffer>,
+  budget: ExtractionBudget,
+  depth: number,
+): AsyncGenerator<StreamedDocument> {
+  const { head, stream } = await peek(chunks, DETECT_BYTES);
+  if (detectContent(head).kind === 'xml') {
+    yield { name: item.name, layers: [...item.layers, 'xml'], chunks: stream };
+    return;
+  }
+  yield* unwrap({ ...item, bytes: await readWhole(stream) }, budget, depth);
+}
+
+interface StreamedMember extends ItemName {
+  chunks: AsyncIterable<Buffer>;
+}
+
+async function* toStreams(items: Item[]): AsyncGenerator<StreamedMember> {
+  for (const item of items) yield { ...item, chunks: fromBuffer(item.bytes) };
+}
+
+async function* unwrapZipMembers(
+  item: Item,
+  members: AsyncIterable<ZipMember>,
+  budget: ExtractionBudget,
+  depth: number,
+): AsyncGenerator<StreamedDocument> {
+  async function* named(): AsyncGenerator<StreamedMember> {
+    for await (const member of members) {
+      yield {
+        name: member.name,
+        label: `zip member ${quoteForMessage(member.name)}`,
+        layers: [...item.layers, 'zip'],
+        chunks: member.chunks,
+      };
+    }
+  }
+  yield* unwrapMembers(item, 'zip archive', named(), budget, depth);
 }
 
 /**
@@ -171,18 +306,23 @@ async function unwrap(
  * or nothing) is skipped, because mails carry logos and text parts and archives carry read-me
  * files. Limits, corrupt data and nesting still reject the whole input.
  */
-async function unwrapMembers(
+async function* unwrapMembers(
   container: Item,
   kindName: 'zip archive' | 'mail message',
-  children: Item[],
+  children: AsyncIterable<StreamedMember>,
   budget: ExtractionBudget,
   depth: number,
-): Promise<ExtractedDocument[]> {
-  const documents: ExtractedDocument[] = [];
+): AsyncGenerator<StreamedDocument> {
+  let documents = 0;
+  let members = 0;
   const skipped: string[] = [];
-  for (const child of children) {
+  for await (const child of children) {
+    members += 1;
     try {
-      documents.push(...(await unwrap(child, budget, depth)));
+      for await (const document of unwrapStream(child, child.chunks, budget, depth)) {
+        documents += 1;
+        yield document;
+      }
     } catch (error) {
       if (!(error instanceof NoReportError)) throw error;
       const inner = error.layers.slice(child.layers.length);
@@ -190,9 +330,9 @@ async function unwrapMembers(
       skipped.push(`${child.label} contains ${error.contentDescription}${wrapping}`);
     }
   }
-  if (documents.length > 0) return documents;
+  if (documents > 0) return;
 
-  if (children.length === 0) {
+  if (members === 0) {
     const code = kindName === 'zip archive' ? 'empty' : 'unsupported_format';
     const missing = kindName === 'zip archive' ? 'files' : 'attachments';
     throw new NoReportError(
