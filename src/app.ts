@@ -17,11 +17,13 @@ import {
   type TicketCreateJob,
 } from './integration/jobs.ts';
 import { LicenceSync } from './integration/licence-sync.ts';
+import { createGuardedDispatcher } from './integration/outbound-guard.ts';
 import { integrationRoutes } from './integration/routes.ts';
 import { SecretBox } from './integration/secret-box.ts';
 import { resolveSecretKey } from './integration/secret-key.ts';
 import { TicketDispatch } from './integration/ticket-dispatch.ts';
 import { auditRoutes } from './audit/routes.ts';
+import { oidcRoutes } from './auth/oidc-routes.ts';
 import { authRoutes } from './auth/routes.ts';
 import { SignInService } from './auth/sign-in.ts';
 import { JobQueue } from './jobs/queue.ts';
@@ -121,6 +123,14 @@ export async function createApp(
       bodyLimit: config.maxUploadBytes,
       apiRoutes: [
         authRoutes({ db, signIn: new SignInService(db) }),
+        oidcRoutes({
+          db,
+          secrets,
+          // The HaloPSA SSRF guard applies to identity providers too, with their own allow-list.
+          dispatcher: createGuardedDispatcher({ allowedHosts: config.oidcAllowedHosts }),
+          allowedHosts: config.oidcAllowedHosts,
+          publicUrl: config.publicUrl,
+        }),
         auditRoutes({ db }),
         platformRoutes({ db, domains }),
         reportRoutes({ db, ingest: reports, receivingAddress: config.receivingAddress }),

@@ -61,7 +61,7 @@ export interface AuthRoutesOptions {
 }
 
 /** Refuse to hand out permissions that the caller does not hold itself. */
-function requireSubset(
+export function requireSubset(
   request: FastifyRequest,
   permissions: readonly Permission[],
   field: string,
@@ -80,7 +80,8 @@ function requireSubset(
   }
 }
 
-function setSessionCookie(reply: FastifyReply, token: string): void {
+/** Set the session cookie; every way of signing in sets it the same way. */
+export function setSessionCookie(reply: FastifyReply, token: string): void {
   void reply.setCookie(SESSION_COOKIE, token, {
     path: '/',
     httpOnly: true,

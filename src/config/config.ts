@@ -22,6 +22,8 @@ export interface Config {
   halopsaAllowedHosts: string[];
   /** Timeout for one HaloPSA request, in milliseconds. */
   halopsaTimeoutMs: number;
+  /** host:port pairs of OpenID Connect providers that may be called over plain http or on a private address. */
+  oidcAllowedHosts: string[];
   /** Largest accepted report upload, in bytes. */
   maxUploadBytes: number;
   /** Whether this process runs the job workers (licence counts, tickets). */
@@ -183,6 +185,7 @@ const environmentSchema = z.object({
     .default('info'),
   DMARCDESK_HALOPSA_ALLOWED_HOSTS: hostPortList.default([]),
   DMARCDESK_HALOPSA_TIMEOUT_MS: integerString(1000, 600_000).default(30_000),
+  DMARCDESK_OIDC_ALLOWED_HOSTS: hostPortList.default([]),
   DMARCDESK_MAX_UPLOAD_BYTES: integerString(1024, 1024 * 1024 * 1024).default(25 * 1024 * 1024),
   DMARCDESK_RUN_WORKERS: booleanString.default(true),
   DMARCDESK_KEEP_FAILURE_MESSAGES: booleanString.default(false),
@@ -261,6 +264,7 @@ export function loadConfig(
     logLevel: values.DMARCDESK_LOG_LEVEL,
     halopsaAllowedHosts: values.DMARCDESK_HALOPSA_ALLOWED_HOSTS,
     halopsaTimeoutMs: values.DMARCDESK_HALOPSA_TIMEOUT_MS,
+    oidcAllowedHosts: values.DMARCDESK_OIDC_ALLOWED_HOSTS,
     maxUploadBytes: values.DMARCDESK_MAX_UPLOAD_BYTES,
     runWorkers: values.DMARCDESK_RUN_WORKERS,
     keepFailureMessages: values.DMARCDESK_KEEP_FAILURE_MESSAGES,
