@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Transaction } from '../db/database.ts';
-import { failsDmarc, type StoredAggregateReport } from '../reports/report-store.ts';
+import type { StoredAggregateReport } from '../reports/report-store.ts';
 import type { AlertService } from './alert-service.ts';
 import type { ThresholdEvidence } from './alert-store.ts';
 import { getThresholdRule } from './threshold-rules.ts';
@@ -55,13 +55,6 @@ export function evaluateThresholdForReport(alerts: AlertService, logger: Logger)
 }
 
 function topFailingSources(report: StoredAggregateReport): ThresholdEvidence['topSources'] {
-  const bySource = new Map<string, number>();
-  for (const record of report.records) {
-    if (!failsDmarc(record)) continue;
-    bySource.set(record.sourceIp, (bySource.get(record.sourceIp) ?? 0) + record.count);
-  }
-  return [...bySource.entries()]
-    .map(([sourceIp, failedMessages]) => ({ sourceIp, failedMessages }))
-    .sort((a, b) => b.failedMessages - a.failedMessages || a.sourceIp.localeCompare(b.sourceIp))
-    .slice(0, TOP_SOURCES);
+  // The store lists the top failing sources, since the records are not held in memory.
+  return report.topFailingSources.slice(0, TOP_SOURCES);
 }

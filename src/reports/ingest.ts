@@ -2,21 +2,22 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Database, Queryable, Transaction } from '../db/database.ts';
 import { findDomainByName } from '../platform/domains.ts';
-import { parseAggregateReport } from './aggregate-parser.ts';
+import { parseAggregateStream } from './aggregate-parser.ts';
+import { AggregateReportWriter } from './aggregate-report-writer.ts';
 import { formatBytes } from './container-budget.ts';
 import { detectContent } from './container-detect.ts';
 import {
   DEFAULT_CONTAINER_LIMITS,
-  extractDocuments,
+  streamDocuments,
   type ContainerLimits,
-  type ExtractedDocument,
+  type StreamedDocument,
 } from './containers.ts';
 import { storeFailureReport, type StoredFailureReport } from './failure-report-store.ts';
 import { parseMimeMessage } from './mime-entity.ts';
 import { isFailureReportMail, readFailureReport } from './parse-failure-report.ts';
 import { storeRejectedInput, type ReceivedVia } from './rejected-input-store.ts';
 import { ReportInputError } from './report-input-error.ts';
-import { storeAggregateReport, type StoredAggregateReport } from './report-store.ts';
+import type { StoredAggregateReport } from './report-store.ts';
 
 /** Called inside the transaction that stored a new aggregate report. */
 export type AggregateReportStoredListener = (
@@ -189,10 +190,27 @@ export class ReportIngestService {
       }
     }
 
-    const documents = await extractDocuments(input, limits);
     const outcomes: DocumentOutcome[] = [];
-    for (const document of documents) {
-      outcomes.push(await this.storeAggregate(accountId, document, source));
+    let current: StreamedDocument | null = null;
+    try {
+      for await (const document of streamDocuments(input, limits)) {
+        current = document;
+        outcomes.push(await this.storeAggregate(accountId, document, source));
+      }
+    } catch (error) {
+      // With nothing stored yet the whole input is rejected, as receive does for any error.
+      if (!(error instanceof ReportInputError) || outcomes.length === 0) throw error;
+      // The documents before this one are stored, so only the rest of the input is rejected.
+      const rejectedInputId = await this.storeRejection(accountId, input, source, error);
+      outcomes.push({
+        kind: 'aggregate',
+        name: current?.name ?? 'upload',
+        layers: current?.layers ?? [],
+        status: 'rejected',
+        code: error.code,
+        reason: error.message,
+        rejectedInputId,
+      });
     }
     return summarise(outcomes);
   }
@@ -238,23 +256,51 @@ export class ReportIngestService {
     });
   }
 
+  /**
+   * Parse one aggregate report document as it is decompressed and store it in one transaction,
+   * its records in batches as they are read. A document the parser rejects rolls back and is
+   * kept as a rejected input with its first bytes. Damage found by the decompressor is thrown on,
+   * since it is a fault of the container rather than of this report.
+   */
   private async storeAggregate(
     accountId: string,
-    document: ExtractedDocument,
+    document: StreamedDocument,
     source: IngestSource,
   ): Promise<DocumentOutcome> {
     const { name, layers } = document;
-    let parsed;
+    const reading = new DocumentReading(document.chunks, this.rejectedKeepBytes);
     try {
-      parsed = parseAggregateReport(document.bytes);
+      return await this.db.transaction(async (tx) => {
+        const writer = new AggregateReportWriter(tx, { accountId, receivedVia: source.via });
+        let monitored = false;
+        const summary = await parseAggregateStream(reading.chunks(), {
+          header: async (header) => {
+            const domain = await findDomainByName(tx, accountId, header.policy.domain);
+            monitored = domain !== null;
+            await writer.begin(header, domain?.id ?? null);
+          },
+          records: (batch) => writer.add(batch),
+        });
+        const outcome = await writer.finish(summary, reading.sha256());
+        const domain = summary.policy.domain;
+        if (outcome.status === 'duplicate') {
+          const reportId = outcome.existingId;
+          return { kind: 'aggregate', name, layers, status: 'duplicate', reportId, domain };
+        }
+        for (const listener of this.aggregateListeners) await listener(tx, outcome.report);
+        const reportId = outcome.report.id;
+        return { kind: 'aggregate', name, layers, status: 'stored', reportId, domain, monitored };
+      });
     } catch (error) {
-      if (!(error instanceof ReportInputError)) throw error;
+      if (error === reading.sourceError || !(error instanceof ReportInputError)) throw error;
       const origin = document.name === 'upload' ? source.origin : `${source.origin} > ${name}`;
+      // NOTE: a document rejected midway was not read further, so its size is the bytes read.
       const rejectedInputId = await this.storeRejection(
         accountId,
-        document.bytes,
+        reading.head(),
         { ...source, origin },
         error,
+        reading.bytesRead,
       );
       return {
         kind: 'aggregate',
@@ -266,38 +312,6 @@ export class ReportIngestService {
         rejectedInputId,
       };
     }
-
-    const contentSha256 = createHash('sha256').update(document.bytes).digest('hex');
-    return this.db.transaction(async (tx) => {
-      const domain = await findDomainByName(tx, accountId, parsed.policy.domain);
-      const outcome = await storeAggregateReport(tx, {
-        accountId,
-        domainId: domain?.id ?? null,
-        parsed,
-        contentSha256,
-        receivedVia: source.via,
-      });
-      if (outcome.status === 'duplicate') {
-        return {
-          kind: 'aggregate',
-          name,
-          layers,
-          status: 'duplicate',
-          reportId: outcome.existingId,
-          domain: parsed.policy.domain,
-        };
-      }
-      for (const listener of this.aggregateListeners) await listener(tx, outcome.report);
-      return {
-        kind: 'aggregate',
-        name,
-        layers,
-        status: 'stored',
-        reportId: outcome.report.id,
-        domain: parsed.policy.domain,
-        monitored: domain !== null,
-      };
-    });
   }
 
   /**
@@ -333,6 +347,61 @@ export class ReportIngestService {
       'rejected report input',
     );
     return stored.id;
+  }
+}
+
+/**
+ * Passes a document's bytes on while keeping what ingest needs of them afterwards: their SHA-256,
+ * their count, the first keepBytes for a rejection, and the error if the source itself failed.
+ */
+class DocumentReading {
+  bytesRead = 0;
+  sourceError: unknown = undefined;
+  private readonly hash = createHash('sha256');
+  private readonly kept: Buffer[] = [];
+  private keptBytes = 0;
+
+  constructor(
+    private readonly source: AsyncIterable<Buffer>,
+    private readonly keepBytes: number,
+  ) {}
+
+  async *chunks(): AsyncGenerator<Buffer> {
+    const iterator = this.source[Symbol.asyncIterator]();
+    try {
+      while (true) {
+        let next: IteratorResult<Buffer>;
+        try {
+          next = await iterator.next();
+        } catch (error) {
+          this.sourceError = error;
+          throw error;
+        }
+        if (next.done) return;
+        this.take(next.value);
+        yield next.value;
+      }
+    } finally {
+      await iterator.return?.();
+    }
+  }
+
+  private take(chunk: Buffer): void {
+    this.bytesRead += chunk.length;
+    this.hash.update(chunk);
+    if (this.keptBytes < this.keepBytes) {
+      const part = chunk.subarray(0, this.keepBytes - this.keptBytes);
+      this.kept.push(Buffer.from(part));
+      this.keptBytes += part.length;
+    }
+  }
+
+  sha256(): string {
+    return this.hash.digest('hex');
+  }
+
+  head(): Buffer {
+    return Buffer.concat(this.kept);
   }
 }
 

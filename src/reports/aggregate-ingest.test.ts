@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
+
+import { pino } from 'pino';
+
+import { openDatabase, type Database } from '../db/database.ts';
+import { migrate } from '../db/migrate.ts';
+import { createAccount } from '../platform/accounts.ts';
+import {
+  DATABASE_ENGINES,
+  openTestDatabase,
+  type TestDatabase,
+} from '../../test/support/databases.ts';
+import { parseAggregateReport } from './aggregate-parser.ts';
+import { buildZip } from './container-test-archives.ts';
+import { ReportIngestService } from './ingest.ts';
+import type { StoredAggregateReport } from './report-store.ts';
+import { syntheticReport } from './synthetic-reports.ts';
+
+const silent = pino({ level: 'silent' });
+const SOURCE = { via: 'upload', origin: 'aggregate-ingest.test' } as const;
+
+for (const engine of DATABASE_ENGINES) {
+  describe(`streaming aggregate ingest on ${engine}`, () => {
+    let testDatabase: TestDatabase;
+    let db: Database;
+    let accountId = '';
+    let ingest: ReportIngestService;
+    const stored: StoredAggregateReport[] = [];
+
+    const count = async (table: 'aggregate_reports' | 'aggregate_records') => {
+      const [row] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`);
+      return row?.n ?? -1;
+    };
+
+    before(async () => {
+      testDatabase = await openTestDatabase(engine);
+      db = await openDatabase({
+        databaseUrl: testDatabase.databaseUrl,
+        dataDir: '',
+        logger: silent,
+        inMemory: true,
+      });
+      await migrate(db, silent);
+      accountId = (await createAccount(db, { name: 'Streaming MSP' })).id;
+      ingest = new ReportIngestService(db, silent);
+      ingest.onAggregateReportStored(async (_tx, report) => {
+        stored.push(report);
+      });
+    });
+
+    after(async () => {
+      await db.close();
+      await testDatabase.drop();
+    });
+
+    beforeEach(async () => {
+      await db.query('DELETE FROM aggregate_reports');
+      await db.query('DELETE FROM rejected_inputs');
+      stored.length = 0;
+    });
+
+    it('stores a large gzip report with its totals', async () => {
+      const xml = syntheticReport({ records: 3000, reportId: 'large-1' });
+      const expected = parseAggregateReport(xml).records;
+      const failing = expected.filter((record) => record.dkim === 'fail' && record.spf === 'fail');
+
+      const result = await ingest.receive(accountId, gzipSync(xml), SOURCE);
+      assert.equal(result.stored, 1);
+      assert.equal(await count('aggregate_records'), 3000);
+
+      const report = stored[0];
+      assert.ok(report);
+      assert.equal(report.recordCount, 3000);
+      assert.equal(
+        report.messageCount,
+        expected.reduce((sum, record) => sum + record.count, 0),
+      );
+      assert.equal(
+        report.failedCount,
+        failing.reduce((sum, record) => sum + record.count, 0),
+      );
+      assert.equal(report.topFailingSources.length, 10);
+      const top = report.topFailingSources[0];
+      const mostFailed = Math.max(...failing.map((record) => record.count));
+      assert.ok(top);
+      assert.ok(top.failedMessages >= mostFailed, `top source has ${top.failedMessages}`);
+
+      const [row] = await db.query<{ content_sha256: string; message_count: number }>(
+        'SELECT content_sha256, message_count FROM aggregate_reports WHERE id = $1',
+        [report.id],
+      );
+      assert.match(row?.content_sha256 ?? '', /^[0-9a-f]{64}$/);
+      assert.equal(row?.message_count, report.messageCount);
+    });
+
+    it('stores a report delivered twice once', async () => {
+      const xml = syntheticReport({ records: 700, reportId: 'twice' });
+      const first = await ingest.receive(accountId, xml, SOURCE);
+      const second = await ingest.receive(accountId, gzipSync(xml), SOURCE);
+      assert.equal(first.stored, 1);
+      assert.equal(second.duplicates, 1);
+      assert.equal(
+        second.documents[0]?.status === 'duplicate' && second.documents[0].reportId,
+        first.documents[0]?.status === 'stored' && first.documents[0].reportId,
+      );
+      assert.equal(await count('aggregate_records'), 700);
+    });
+
+    it('treats a resent report id as the same report', async () => {
+      await ingest.receive(accountId, syntheticReport({ records: 5, reportId: 'resent' }), SOURCE);
+      const changed = syntheticReport({ records: 8, reportId: 'resent', seed: 9 });
+      const result = await ingest.receive(accountId, changed, SOURCE);
+      assert.equal(result.duplicates, 1);
+      assert.equal(await count('aggregate_records'), 5);
+    });
+
+    it('stores nothing of a report broken midway', async () => {
+      const xml = syntheticReport({ records: 4000, reportId: 'broken' }).toString();
+      // Past the first batches, so that records were written before the error rolled them back.
+      const at = xml.indexOf('<record>', Math.floor(xml.length * 0.8));
+      const broken = Buffer.from(`${xml.slice(0, at)}<record><row></record>${xml.slice(at)}`);
+
+      const result = await ingest.receive(accountId, gzipSync(broken), SOURCE);
+      const outcome = result.documents[0];
+      assert.equal(result.rejected, 1);
+      assert.ok(outcome?.status === 'rejected');
+      assert.equal(outcome.code, 'not_well_formed');
+      assert.equal(await count('aggregate_reports'), 0);
+      assert.equal(await count('aggregate_records'), 0);
+      assert.equal(stored.length, 0);
+
+      const [rejected] = await db.query<{ id: string; size_bytes: string | number }>(
+        'SELECT id, size_bytes FROM rejected_inputs WHERE id = $1',
+        [outcome.rejectedInputId],
+      );
+      assert.ok(rejected);
+      assert.ok(Number(rejected.size_bytes) > 0);
+    });
+
+    it('rejects a gzip with a bad CRC whole', async () => {
+      const gzip = gzipSync(syntheticReport({ records: 50, reportId: 'crc' }));
+      gzip.writeUInt32LE((gzip.readUInt32LE(gzip.length - 8) ^ 1) >>> 0, gzip.length - 8);
+      const result = await ingest.receive(accountId, gzip, SOURCE);
+      assert.equal(result.inputRejection?.code, 'corrupt_gzip');
+      assert.equal(await count('aggregate_reports'), 0);
+      assert.equal(await count('aggregate_records'), 0);
+    });
+
+    it('keeps the good member of a zip beside a broken one', async () => {
+      const good = syntheticReport({ records: 20, reportId: 'zip-good' });
+      const bad = Buffer.from(
+        syntheticReport({ records: 20, reportId: 'zip-bad' }).toString().replace('</feedback>', ''),
+      );
+      const result = await ingest.receive(
+        accountId,
+        buildZip([
+          { name: 'good.xml', data: good },
+          { name: 'bad.xml', data: bad },
+        ]),
+        SOURCE,
+      );
+      assert.deepEqual(
+        result.documents.map((document) => [document.name, document.status]),
+        [
+          ['good.xml', 'stored'],
+          ['bad.xml', 'rejected'],
+        ],
+      );
+      assert.equal(await count('aggregate_records'), 20);
+    });
+  });
+}
