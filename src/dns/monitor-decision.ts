@@ -65,6 +65,8 @@ export function decideObservation(input: DecisionInput): Decision {
   const { current, pending, observation, confirmDelayMs } = input;
 
   if (observation.lookupProblem) {
+    // NOTE: problems that persist raise no "unable to check" alert yet; the record state only
+    // counts them (consecutive_problems).
     const comparison = current ? compareObservations(current, observation) : null;
     return {
       outcome: 'lookup_problem',

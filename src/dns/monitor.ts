@@ -122,6 +122,9 @@ export class DnsMonitor {
     ).map((row) => row.selector);
     const settings = await getMonitorSettings(db, accountId);
 
+    // NOTE: the lookups go to the configured recursive resolvers, not to the zone's
+    // authoritative servers, so an answer can be up to one TTL old and servers that disagree
+    // during a change are not seen.
     const clock = { now: this.now };
     const targets: CheckTarget[] = [
       {
