@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { raiseForensicAlertForReport } from './alerts/forensic-evaluation.ts';
 import { evaluateThresholdForReport } from './alerts/threshold-evaluation.ts';
 import { AlertService } from './alerts/alert-service.ts';
+import { IncidentMaintenance } from './alerts/incident-maintenance.ts';
 import { alertRoutes } from './alerts/routes.ts';
 import type { Config } from './config/config.ts';
 import { openDatabase, type Database } from './db/database.ts';
@@ -21,7 +22,12 @@ import { createGuardedDispatcher } from './integration/outbound-guard.ts';
 import { integrationRoutes } from './integration/routes.ts';
 import { SecretBox } from './integration/secret-box.ts';
 import { resolveSecretKey } from './integration/secret-key.ts';
-import { TicketDispatch } from './integration/ticket-dispatch.ts';
+import {
+  TICKET_NOTE_QUEUE,
+  TICKET_NOTE_QUEUE_DEFINITION,
+  TicketDispatch,
+  type TicketNoteJob,
+} from './integration/ticket-dispatch.ts';
 import { auditRoutes } from './audit/routes.ts';
 import { oidcRoutes } from './auth/oidc-routes.ts';
 import { authRoutes } from './auth/routes.ts';
@@ -43,6 +49,10 @@ export interface App {
   /** The SMTP, IMAP and folder receivers that the configuration turns on. */
   receivers: Receivers;
   connections: ConnectionService;
+  alerts: AlertService;
+  tickets: TicketDispatch;
+  /** Resolves quiet incidents and queues held notes, every minute where workers run. */
+  incidents: IncidentMaintenance;
   /** Stop accepting requests, let running jobs finish, close the database. */
   close(): Promise<void>;
 }
@@ -65,7 +75,7 @@ export async function createApp(
   try {
     await migrate(db, logger);
     const queue = new JobQueue(db, logger.child({ component: 'jobs' }));
-    await queue.start(INTEGRATION_QUEUES);
+    await queue.start([...INTEGRATION_QUEUES, TICKET_NOTE_QUEUE_DEFINITION]);
 
     const secrets = new SecretBox(
       resolveSecretKey(config.secretKey, config.dataDir, logger),
@@ -77,6 +87,7 @@ export async function createApp(
       logger: logger.child({ component: 'halopsa' }),
       allowedHosts: config.halopsaAllowedHosts,
       timeoutMs: config.halopsaTimeoutMs,
+      noteOutcomeId: config.halopsaTickets.noteOutcomeId,
     });
     const licences = new LicenceSync(
       db,
@@ -90,6 +101,7 @@ export async function createApp(
       connections,
       config.publicUrl,
       logger.child({ component: 'tickets' }),
+      { ...config.halopsaTickets, noteIntervalSeconds: config.incidents.noteIntervalSeconds },
     );
 
     const domains = new DomainService(db);
@@ -97,8 +109,16 @@ export async function createApp(
       licences.enqueueInTransaction(tx, change.accountId, change.customerId),
     );
 
-    const alerts = new AlertService();
-    alerts.onAlertCreated((tx, alert) => tickets.route(tx, alert));
+    const alerts = new AlertService({ reopenWithinSeconds: config.incidents.reopenWithinSeconds });
+    alerts.onAlertCreated((tx, alert, change) => tickets.route(tx, alert, change));
+    alerts.onIncidentResolved((tx, incident) => tickets.incidentResolved(tx, incident));
+    const incidents = new IncidentMaintenance({
+      db,
+      alerts,
+      flushNotes: () => tickets.flushHeldNotes(),
+      logger: logger.child({ component: 'alerts' }),
+      intervalSeconds: 60,
+    });
 
     const reports = new ReportIngestService(db, logger.child({ component: 'reports' }), {
       limits: { maxInputBytes: config.maxUploadBytes },
@@ -109,12 +129,16 @@ export async function createApp(
       evaluateThresholdForReport(alerts, logger.child({ component: 'alerts' })),
     );
     reports.onFailureReportStored(
-      raiseForensicAlertForReport(alerts, logger.child({ component: 'alerts' })),
+      raiseForensicAlertForReport(alerts, logger.child({ component: 'alerts' }), {
+        clearAfterSeconds: config.incidents.forensicClearSeconds,
+      }),
     );
 
     if (config.runWorkers) {
       await queue.work<LicenceSyncJob>(LICENCE_SYNC_QUEUE, (data) => licences.run(data));
       await queue.work<TicketCreateJob>(TICKET_CREATE_QUEUE, (data, job) => tickets.run(data, job));
+      await queue.work<TicketNoteJob>(TICKET_NOTE_QUEUE, (data, job) => tickets.runNote(data, job));
+      incidents.start();
     }
 
     const server = await buildServer({
@@ -147,6 +171,7 @@ export async function createApp(
         logger: logger.child({ component: 'receivers' }),
       });
     } catch (error) {
+      await incidents.stop();
       await queue.stop();
       throw error;
     }
@@ -160,9 +185,13 @@ export async function createApp(
       reports,
       receivers,
       connections,
+      alerts,
+      tickets,
+      incidents,
       async close() {
         await receivers.stop();
         await server.close();
+        await incidents.stop();
         await queue.stop();
         await db.close();
       },

@@ -3,14 +3,39 @@ import { notFound } from '../errors/app-error.ts';
 
 export const ALERT_KINDS = ['dns', 'threshold', 'forensic'] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
-export type TicketStatus = 'not_routed' | 'pending' | 'created' | 'failed';
+/**
+ * The ticket state of one firing. not_routed: no ticket rule covers it. pending: a ticket or
+ * note job is queued. created: it opened its incident's ticket. held: it waits for the next
+ * note, because the minimum interval between notes has not passed. noted: a note on its
+ * incident's ticket covered it. failed: the ticket or the note failed.
+ */
+export type TicketStatus = 'not_routed' | 'pending' | 'created' | 'failed' | 'held' | 'noted';
 
+/** The numbers behind a threshold alert, for one rule over one window of reports. */
 export interface ThresholdEvidence {
   kind: 'threshold';
+  ruleId: string;
+  /** The domain, or the domain group whose member domains are summed. */
+  subject: { type: 'domain' | 'group'; id: string; name: string; domains: string[] };
   failedMessages: number;
   totalMessages: number;
-  maxFailedMessages: number;
+  /** Percentage of messages failing DMARC, rounded to two decimals. */
+  failurePercent: number;
+  /** The limits of the rule; null when the rule has no such limit. */
+  maxFailedMessages: number | null;
+  maxFailurePercent: number | null;
+  /** Below this many messages the rate is not judged. */
+  minMessages: number;
+  /** The rolling window in hours; null when each report is judged alone. */
+  windowHours: number | null;
+  /** The limits the window exceeded. */
+  exceeded: ('failed_count' | 'failure_percent')[];
+  /** The window judged: the report's own period, or windowHours up to a report period end. */
   period: { begin: string; end: string };
+  /** How many aggregate reports overlap the window, and from which reporters. */
+  reportCount: number;
+  reporters: string[];
+  /** The report whose arrival led to this evaluation. */
   reporter: string;
   reportId: string;
   topSources: { sourceIp: string; failedMessages: number }[];
@@ -47,9 +72,15 @@ export interface Alert {
   accountId: string;
   customerId: string;
   domainId: string | null;
+  /** The domain's name, or the group's name for an alert about a domain group. */
   domainName: string;
+  groupId: string | null;
   kind: AlertKind;
+  /** The condition: account, customer, domain or group, kind and rule. Shared by an incident. */
   fingerprint: string;
+  /** The firing itself: a second alert with the same key is never stored. */
+  dedupeKey: string;
+  incidentId: string | null;
   summary: string;
   evidence: AlertEvidence;
   aggregateReportId: string | null;
@@ -65,8 +96,11 @@ interface AlertRow {
   customer_id: string;
   domain_id: string | null;
   domain_name: string;
+  group_id: string | null;
   kind: AlertKind;
   fingerprint: string;
+  dedupe_key: string;
+  incident_id: string | null;
   summary: string;
   evidence: AlertEvidence;
   aggregate_report_id: string | null;
@@ -83,8 +117,11 @@ function toAlert(row: AlertRow): Alert {
     customerId: row.customer_id,
     domainId: row.domain_id,
     domainName: row.domain_name,
+    groupId: row.group_id,
     kind: row.kind,
     fingerprint: row.fingerprint,
+    dedupeKey: row.dedupe_key,
+    incidentId: row.incident_id,
     summary: row.summary,
     evidence: row.evidence,
     aggregateReportId: row.aggregate_report_id,
@@ -98,22 +135,31 @@ function toAlert(row: AlertRow): Alert {
 export interface NewAlert {
   accountId: string;
   customerId: string;
-  domainId: string;
+  /** The domain; null for an alert about a domain group, which sets groupId instead. */
+  domainId: string | null;
+  /** The domain's name, or the group's name. */
   domainName: string;
+  groupId?: string;
   kind: AlertKind;
+  /**
+   * The condition, never derived from the summary text: firings with the same fingerprint
+   * belong to one incident while it is open.
+   */
   fingerprint: string;
+  /** The firing; defaults to the fingerprint, which makes every firing its own incident. */
+  dedupeKey?: string;
   summary: string;
   evidence: AlertEvidence;
   aggregateReportId?: string;
 }
 
-/** Insert an alert unless one with the same fingerprint exists; null when it already did. */
+/** Insert an alert unless one with the same dedupe key exists; null when it already did. */
 export async function insertAlert(tx: Queryable, alert: NewAlert): Promise<Alert | null> {
   const [row] = await tx.query<AlertRow>(
     `INSERT INTO alerts (account_id, customer_id, domain_id, domain_name, kind, fingerprint,
-                         summary, evidence, aggregate_report_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-     ON CONFLICT (account_id, fingerprint) DO NOTHING
+                         summary, evidence, aggregate_report_id, group_id, dedupe_key)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+     ON CONFLICT (account_id, dedupe_key) DO NOTHING
      RETURNING *`,
     [
       alert.accountId,
@@ -125,6 +171,8 @@ export async function insertAlert(tx: Queryable, alert: NewAlert): Promise<Alert
       alert.summary,
       JSON.stringify(alert.evidence),
       alert.aggregateReportId ?? null,
+      alert.groupId ?? null,
+      alert.dedupeKey ?? alert.fingerprint,
     ],
   );
   return row ? toAlert(row) : null;
@@ -142,16 +190,28 @@ export async function getAlert(db: Queryable, accountId: string, alertId: string
 export async function listAlerts(
   db: Queryable,
   accountId: string,
-  filter: { customerId?: string | undefined; kind?: AlertKind | undefined; limit?: number } = {},
+  filter: {
+    customerId?: string | undefined;
+    kind?: AlertKind | undefined;
+    incidentId?: string | undefined;
+    limit?: number | undefined;
+  } = {},
 ): Promise<Alert[]> {
   const rows = await db.query<AlertRow>(
     `SELECT * FROM alerts
       WHERE account_id = $1
         AND ($2::uuid IS NULL OR customer_id = $2)
         AND ($3::text IS NULL OR kind = $3)
+        AND ($5::uuid IS NULL OR incident_id = $5)
       ORDER BY created_at DESC, id
       LIMIT $4`,
-    [accountId, filter.customerId ?? null, filter.kind ?? null, filter.limit ?? 100],
+    [
+      accountId,
+      filter.customerId ?? null,
+      filter.kind ?? null,
+      filter.limit ?? 100,
+      filter.incidentId ?? null,
+    ],
   );
   return rows.map(toAlert);
 }
@@ -169,5 +229,16 @@ export async function setTicketStatus(
   );
 }
 
-/** Called in the transaction that created a new alert. */
-export type AlertCreatedListener = (tx: Transaction, alert: Alert) => Promise<void>;
+/**
+ * What a new alert did to its incident: opened one, fired again in an open one, reopened one
+ * that had resolved a short while ago, or arrived late with evidence about a time that a
+ * resolved incident already covers (it makes no ticket and no note).
+ */
+export type IncidentChange = 'opened' | 'fired' | 'reopened' | 'late';
+
+/** Called in the transaction that created a new alert, after it joined its incident. */
+export type AlertCreatedListener = (
+  tx: Transaction,
+  alert: Alert,
+  change: { incidentId: string; change: IncidentChange },
+) => Promise<void>;

@@ -6,10 +6,16 @@ import type { ForensicEvidence } from './alert-store.ts';
 
 /**
  * Raise one forensic alert for each failure report stored for a monitored domain. The
- * fingerprint names the account, the domain and the report's body hash, never its text, so the
- * same report arriving again by any path never raises a second alert.
+ * fingerprint names the account, the customer and the domain, so the reports of one domain
+ * share an incident until none has arrived for `clearAfterSeconds`. The dedupe key adds the
+ * report's body hash, never its text, so the same report arriving again by any path never
+ * raises a second alert.
  */
-export function raiseForensicAlertForReport(alerts: AlertService, logger: Logger) {
+export function raiseForensicAlertForReport(
+  alerts: AlertService,
+  logger: Logger,
+  options: { clearAfterSeconds: number },
+) {
   return async (tx: Transaction, report: StoredFailureReport): Promise<void> => {
     if (!report.domainId) return;
     const [domain] = await tx.query<{ customer_id: string; name: string }>(
@@ -34,19 +40,30 @@ export function raiseForensicAlertForReport(alerts: AlertService, logger: Logger
       headers: report.originalHeaders,
     };
     const source = report.sourceIp ? ` from ${report.sourceIp}` : '';
-    const alert = await alerts.raise(tx, {
-      accountId: report.accountId,
-      customerId: domain.customer_id,
-      domainId: report.domainId,
-      domainName: domain.name,
-      kind: 'forensic',
-      fingerprint: `forensic/account/${report.accountId}/domain/${report.domainId}/report/${report.contentSha256}`,
-      summary: `DMARC forensic alert: ${domain.name}: failure report from ${report.reporter}${source}`,
-      evidence,
-    });
+    const alert = await alerts.raise(
+      tx,
+      {
+        accountId: report.accountId,
+        customerId: domain.customer_id,
+        domainId: report.domainId,
+        domainName: domain.name,
+        kind: 'forensic',
+        fingerprint: `forensic/account/${report.accountId}/customer/${domain.customer_id}/domain/${report.domainId}`,
+        // The fingerprint of forensic alerts before incidents, kept so old rows still match.
+        dedupeKey: `forensic/account/${report.accountId}/domain/${report.domainId}/report/${report.contentSha256}`,
+        summary: `DMARC forensic alert: ${domain.name}: failure report from ${report.reporter}${source}`,
+        evidence,
+      },
+      { clearMode: 'idle', clearAfterSeconds: options.clearAfterSeconds },
+    );
     if (alert) {
       logger.info(
-        { alertId: alert.id, domain: domain.name, failureReportId: report.id },
+        {
+          alertId: alert.id,
+          incidentId: alert.incidentId,
+          domain: domain.name,
+          failureReportId: report.id,
+        },
         'raised forensic alert',
       );
     }

@@ -22,6 +22,10 @@ export interface Config {
   halopsaAllowedHosts: string[];
   /** Timeout for one HaloPSA request, in milliseconds. */
   halopsaTimeoutMs: number;
+  /** The settings of alert tickets and their notes in HaloPSA. */
+  halopsaTickets: HalopsaTicketConfig;
+  /** The settings that group alerts into incidents and pace the notes on their tickets. */
+  incidents: IncidentConfig;
   /** host:port pairs of OpenID Connect providers that may be called over plain http or on a private address. */
   oidcAllowedHosts: string[];
   /** Largest accepted report upload, in bytes. */
@@ -46,6 +50,24 @@ export interface Config {
   imap: ImapPollerConfig | null;
   /** The watched folder, or null when DMARCDESK_WATCH_DIR is unset. */
   watch: FolderWatchConfig | null;
+}
+
+export interface HalopsaTicketConfig {
+  /** Action outcome of the notes added to tickets; 7 is "Internal Note" on stock HaloPSA. */
+  noteOutcomeId: number;
+  /** Request source id set as `source` on new tickets; null leaves HaloPSA's default. */
+  sourceId: number | null;
+  /** Priority id per alert kind; a kind without one gets the ticket type's default. */
+  priorityIds: Partial<Record<'dns' | 'threshold' | 'forensic', number>>;
+}
+
+export interface IncidentConfig {
+  /** Minimum wall time between two notes on one incident's ticket, in seconds. */
+  noteIntervalSeconds: number;
+  /** A firing this soon (seconds) after its incident resolved reopens it. */
+  reopenWithinSeconds: number;
+  /** Seconds without a failure report after which a domain's forensic incident resolves. */
+  forensicClearSeconds: number;
 }
 
 export interface SmtpReceiverConfig {
@@ -167,6 +189,28 @@ const imapUrl = z.string().transform((value, context) => {
 
 const accountId = z.uuid({ error: 'must be the UUID of an MSSP account' });
 
+const PRIORITY_KINDS = ['dns', 'threshold', 'forensic'] as const;
+
+const priorityList = z.string().transform((value, context) => {
+  const priorities: HalopsaTicketConfig['priorityIds'] = {};
+  const entries = value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry.length > 0);
+  for (const entry of entries) {
+    const match = /^(dns|threshold|forensic)=(\d{1,9})$/.exec(entry);
+    if (!match) {
+      context.addIssue({
+        code: 'custom',
+        message: `"${entry}" is not <alert kind>=<priority id> with a kind of ${PRIORITY_KINDS.join(', ')}, such as threshold=2`,
+      });
+      continue;
+    }
+    priorities[match[1] as (typeof PRIORITY_KINDS)[number]] = Number(match[2]);
+  }
+  return priorities;
+});
+
 const environmentSchema = z.object({
   DMARCDESK_DATABASE_URL: z
     .string()
@@ -185,6 +229,12 @@ const environmentSchema = z.object({
     .default('info'),
   DMARCDESK_HALOPSA_ALLOWED_HOSTS: hostPortList.default([]),
   DMARCDESK_HALOPSA_TIMEOUT_MS: integerString(1000, 600_000).default(30_000),
+  DMARCDESK_HALOPSA_NOTE_OUTCOME_ID: integerString(1, 2_147_483_647).default(7),
+  DMARCDESK_HALOPSA_TICKET_SOURCE_ID: integerString(0, 2_147_483_647).optional(),
+  DMARCDESK_HALOPSA_TICKET_PRIORITIES: priorityList.default({}),
+  DMARCDESK_INCIDENT_NOTE_INTERVAL_MINUTES: integerString(0, 10_080).default(60),
+  DMARCDESK_INCIDENT_REOPEN_HOURS: integerString(0, 720).default(24),
+  DMARCDESK_FORENSIC_CLEAR_HOURS: integerString(1, 2160).default(24),
   DMARCDESK_OIDC_ALLOWED_HOSTS: hostPortList.default([]),
   DMARCDESK_MAX_UPLOAD_BYTES: integerString(1024, 1024 * 1024 * 1024).default(25 * 1024 * 1024),
   DMARCDESK_RUN_WORKERS: booleanString.default(true),
@@ -264,6 +314,16 @@ export function loadConfig(
     logLevel: values.DMARCDESK_LOG_LEVEL,
     halopsaAllowedHosts: values.DMARCDESK_HALOPSA_ALLOWED_HOSTS,
     halopsaTimeoutMs: values.DMARCDESK_HALOPSA_TIMEOUT_MS,
+    halopsaTickets: {
+      noteOutcomeId: values.DMARCDESK_HALOPSA_NOTE_OUTCOME_ID,
+      sourceId: values.DMARCDESK_HALOPSA_TICKET_SOURCE_ID ?? null,
+      priorityIds: values.DMARCDESK_HALOPSA_TICKET_PRIORITIES,
+    },
+    incidents: {
+      noteIntervalSeconds: values.DMARCDESK_INCIDENT_NOTE_INTERVAL_MINUTES * 60,
+      reopenWithinSeconds: values.DMARCDESK_INCIDENT_REOPEN_HOURS * 3600,
+      forensicClearSeconds: values.DMARCDESK_FORENSIC_CLEAR_HOURS * 3600,
+    },
     oidcAllowedHosts: values.DMARCDESK_OIDC_ALLOWED_HOSTS,
     maxUploadBytes: values.DMARCDESK_MAX_UPLOAD_BYTES,
     runWorkers: values.DMARCDESK_RUN_WORKERS,

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
+import { recordAudit, SYSTEM_ACTOR } from '../audit/audit-log.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { AppError } from '../errors/app-error.ts';
 import { HaloPsaClient, HaloPsaError } from '../halopsa/index.ts';
@@ -18,6 +19,8 @@ export interface ConnectionView {
   statusDetail: string | null;
   lastCheckedAt: Date;
   hasClientSecret: true;
+  /** The action outcome of ticket notes, and whether the last check could add a note with it. */
+  noteOutcome: { id: number; status: 'verified' | 'unverified'; detail: string | null };
 }
 
 interface ConnectionRow {
@@ -30,6 +33,9 @@ interface ConnectionRow {
   status_detail: string | null;
   last_checked_at: Date;
   updated_at: Date;
+  note_outcome_id: number | null;
+  note_outcome_status: 'verified' | 'unverified';
+  note_outcome_detail: string | null;
 }
 
 export interface ConnectInput {
@@ -46,7 +52,16 @@ export interface ConnectionServiceOptions {
   logger: Logger;
   allowedHosts: readonly string[];
   timeoutMs: number;
+  /** The action outcome of the notes added to tickets, which the connection check verifies. */
+  noteOutcomeId: number;
 }
+
+// HaloPSA's wording when the API agent may not use an action outcome, and when the outcome
+// does not exist, as captured from live instances.
+const OUTCOME_FORBIDDEN = /do not have access to this action/i;
+const OUTCOME_MISSING = /an outcome must be entered/i;
+// A ticket that is gone (deleted in HaloPSA) cannot take the check's note, so a few are tried.
+const NOTE_CHECK_TICKETS = 3;
 
 /**
  * The HaloPSA connection of each account: checked before it is saved, stored with the secret
@@ -65,7 +80,7 @@ export class ConnectionService {
 
   async get(accountId: string): Promise<ConnectionView | null> {
     const row = await this.load(this.options.db, accountId);
-    return row ? toView(row) : null;
+    return row ? toView(row, this.options.noteOutcomeId) : null;
   }
 
   /** Check the credentials against HaloPSA (token, then one read) and store them on success. */
@@ -88,15 +103,24 @@ export class ConnectionService {
       clientSecret,
       tenant: input.tenant ?? null,
     });
+    let noteOutcome: NoteOutcomeCheck;
     try {
       await client.checkConnection();
       await client.checkReadAccess();
+      noteOutcome = await this.checkNoteOutcome(
+        accountId,
+        client,
+        existing?.base_url === baseUrl ? existing : null,
+      );
     } catch (error) {
       await recordEvent(db, {
         accountId,
         event: 'connection.checked',
         outcome: 'failed',
-        message: error instanceof HaloPsaError ? error.message : 'The connection check failed.',
+        message:
+          error instanceof HaloPsaError || error instanceof AppError
+            ? error.message
+            : 'The connection check failed.',
         detail: {
           url: baseUrl,
           halopsaError: error instanceof HaloPsaError ? error.code : 'unknown',
@@ -108,12 +132,23 @@ export class ConnectionService {
     const sealed = secrets.encrypt(clientSecret, halopsaSecretContext(accountId, baseUrl));
     await db.query(
       `INSERT INTO halopsa_connections (account_id, base_url, client_id, tenant, client_secret_encrypted,
-                                        status, status_detail, last_checked_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, 'healthy', NULL, now(), now())
+                                        status, status_detail, last_checked_at, updated_at,
+                                        note_outcome_id, note_outcome_status, note_outcome_detail)
+       VALUES ($1, $2, $3, $4, $5, 'healthy', NULL, now(), now(), $6, $7, $8)
        ON CONFLICT (account_id) DO UPDATE
          SET base_url = $2, client_id = $3, tenant = $4, client_secret_encrypted = $5,
-             status = 'healthy', status_detail = NULL, last_checked_at = now(), updated_at = now()`,
-      [accountId, baseUrl, input.clientId, input.tenant ?? null, sealed],
+             status = 'healthy', status_detail = NULL, last_checked_at = now(), updated_at = now(),
+             note_outcome_id = $6, note_outcome_status = $7, note_outcome_detail = $8`,
+      [
+        accountId,
+        baseUrl,
+        input.clientId,
+        input.tenant ?? null,
+        sealed,
+        this.options.noteOutcomeId,
+        noteOutcome.status,
+        noteOutcome.detail,
+      ],
     );
     this.clients.delete(accountId);
     await recordEvent(db, {
@@ -161,6 +196,21 @@ export class ConnectionService {
     return client;
   }
 
+  /** Record what the latest note showed about the note outcome. */
+  async recordNoteOutcome(
+    accountId: string,
+    outcomeId: number,
+    status: 'verified' | 'unverified',
+    detail: string,
+  ): Promise<void> {
+    await this.options.db.query(
+      `UPDATE halopsa_connections
+          SET note_outcome_id = $2, note_outcome_status = $3, note_outcome_detail = $4
+        WHERE account_id = $1`,
+      [accountId, outcomeId, status, detail],
+    );
+  }
+
   /** Mark the connection healthy or needing attention after a background call. */
   async setStatus(
     accountId: string,
@@ -172,6 +222,82 @@ export class ConnectionService {
         WHERE account_id = $1 AND (status <> $2 OR status_detail IS DISTINCT FROM $3)`,
       [accountId, status, detail],
     );
+  }
+
+  /**
+   * Check that the API agent may add notes with the configured action outcome, so that a
+   * forbidden outcome is reported now and not at the first repeated alert. HaloPSA checks an
+   * outcome only when an action is saved, so the check adds a note: a private one (hidden from
+   * the end user, no email) on a ticket this account's alerts created earlier on the same
+   * instance. Without such a ticket nothing is written and the outcome stays unverified until
+   * the first note.
+   * NOTE: whether GET /api/Outcome lists only the outcomes the agent may use is not public, and
+   * neither is whether HaloPSA checks the outcome before the ticket id. Either would allow a
+   * check without writing. Whether a note on a closed ticket reopens it is not known either,
+   * so tickets of open incidents are tried first.
+   */
+  private async checkNoteOutcome(
+    accountId: string,
+    client: HaloPsaClient,
+    sameInstance: ConnectionRow | null,
+  ): Promise<NoteOutcomeCheck> {
+    const outcomeId = this.options.noteOutcomeId;
+    if (!sameInstance) {
+      return {
+        status: 'unverified',
+        detail: `Outcome ${outcomeId} is checked when the first alert note is added, or at a later connection check once dmarcdesk has made a ticket.`,
+      };
+    }
+    const tickets = await this.options.db.query<{ ticket_id: number }>(
+      `SELECT halopsa_ticket_id AS ticket_id FROM alert_incidents
+        WHERE account_id = $1 AND halopsa_ticket_id IS NOT NULL
+        ORDER BY status = 'open' DESC, updated_at DESC
+        LIMIT $2`,
+      [accountId, NOTE_CHECK_TICKETS],
+    );
+    for (const { ticket_id: ticketId } of tickets) {
+      try {
+        const [action] = await client.addActions([
+          {
+            ticket_id: ticketId,
+            outcome_id: outcomeId,
+            hiddenfromuser: true,
+            sendemail: false,
+            note:
+              'dmarcdesk connection check: this private note confirms that dmarcdesk may add ' +
+              'notes to its alert tickets. No action is needed.',
+          },
+        ]);
+        await recordAudit(this.options.db, {
+          accountId,
+          actor: SYSTEM_ACTOR,
+          action: 'halopsa.action.created',
+          targetType: 'halopsa_ticket',
+          targetId: ticketId,
+          after: {
+            endpoint: 'POST /api/Actions',
+            purpose: 'connection check of the note outcome',
+            outcomeId,
+            actionId: action?.id ?? null,
+            result: 'succeeded',
+          },
+        });
+        return { status: 'verified', detail: `A private note was added to ticket ${ticketId}.` };
+      } catch (error) {
+        const detail = error instanceof HaloPsaError ? (error.detail ?? '') : '';
+        if (error instanceof HaloPsaError && error.code === 'validation_failed') {
+          if (OUTCOME_FORBIDDEN.test(detail)) throw noteOutcomeError(outcomeId, 'forbidden');
+          if (OUTCOME_MISSING.test(detail)) throw noteOutcomeError(outcomeId, 'missing');
+          // Any other rejection is about the ticket (deleted, for example): try the next one.
+          continue;
+        }
+        throw error;
+      }
+    }
+    return {
+      status: 'unverified',
+      detail: `Outcome ${outcomeId} is checked when the first alert note is added: no ticket dmarcdesk made on this instance could take a note.`,
+    };
   }
 
   private reusableSecret(
@@ -217,7 +343,25 @@ export class ConnectionService {
   }
 }
 
-function toView(row: ConnectionRow): ConnectionView {
+interface NoteOutcomeCheck {
+  status: 'verified' | 'unverified';
+  detail: string | null;
+}
+
+function noteOutcomeError(outcomeId: number, problem: 'forbidden' | 'missing'): AppError {
+  const message =
+    problem === 'forbidden'
+      ? `HaloPSA does not let the API agent add actions with outcome ${outcomeId} ("You do not have access to this Action at the moment"), and alert notes use it. In HaloPSA, allow the agent to use that outcome, or set DMARCDESK_HALOPSA_NOTE_OUTCOME_ID to an outcome it may use.`
+      : `HaloPSA has no action outcome with id ${outcomeId}, which alert notes use. Set DMARCDESK_HALOPSA_NOTE_OUTCOME_ID to the id of an outcome such as "Internal Note".`;
+  return new AppError('halopsa_connection_failed', message, {
+    details: { halopsaError: 'validation_failed', noteOutcomeId: outcomeId, problem },
+  });
+}
+
+/** Build the API view of the stored connection, with the outcome that notes use now. */
+function toView(row: ConnectionRow, noteOutcomeId: number): ConnectionView {
+  // A check of another outcome (the setting changed since) proves nothing about this one.
+  const checked = row.note_outcome_id === noteOutcomeId;
   return {
     url: row.base_url,
     clientId: row.client_id,
@@ -226,5 +370,12 @@ function toView(row: ConnectionRow): ConnectionView {
     statusDetail: row.status_detail,
     lastCheckedAt: row.last_checked_at,
     hasClientSecret: true,
+    noteOutcome: {
+      id: noteOutcomeId,
+      status: checked ? row.note_outcome_status : 'unverified',
+      detail: checked
+        ? row.note_outcome_detail
+        : `Outcome ${noteOutcomeId} has not been checked yet; connect again to check it.`,
+    },
   };
 }

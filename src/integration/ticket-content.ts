@@ -1,4 +1,5 @@
-import type { Alert, ForensicEvidence } from '../alerts/alert-store.ts';
+import type { Alert, ForensicEvidence, ThresholdEvidence } from '../alerts/alert-store.ts';
+import type { Incident } from '../alerts/incident-store.ts';
 
 /** The summary and details of the HaloPSA ticket for an alert, readable without signing in. */
 export function formatTicket(
@@ -11,29 +12,54 @@ export function formatTicket(
   const evidence = alert.evidence;
   const lines: string[] = [];
 
-  if (evidence.kind === 'threshold') {
-    const rate =
-      evidence.totalMessages > 0 ? (evidence.failedMessages / evidence.totalMessages) * 100 : 0;
-    lines.push(
-      `Domain: ${alert.domainName}`,
-      `Alert: DMARC failure threshold exceeded`,
-      `Failed DMARC: ${evidence.failedMessages} of ${evidence.totalMessages} messages (${rate.toFixed(1)} %)`,
-      `Limit: more than ${evidence.maxFailedMessages} failed messages in one report period`,
-      `Period: ${evidence.period.begin} to ${evidence.period.end} (UTC)`,
-      `Reporter: ${evidence.reporter}, report ${evidence.reportId}`,
-      '',
-      'Top failing sources:',
-      ...evidence.topSources.map(
-        (source) => `  ${source.sourceIp}: ${source.failedMessages} messages`,
-      ),
-    );
-  }
+  if (evidence.kind === 'threshold') lines.push(...thresholdLines(alert.domainName, evidence));
   if (evidence.kind === 'forensic') lines.push(...forensicLines(alert.domainName, evidence));
   lines.push('', `Evidence in dmarcdesk: ${link}`, `dmarcdesk alert id: ${alert.id}`);
 
   // HaloPSA's summary field is short on many tenants, so the summary keeps to the kind and domain.
-  const summary = `DMARC ${alert.kind} alert: ${alert.domainName}`;
+  const subject = alert.groupId ? `domain group ${alert.domainName}` : alert.domainName;
+  const summary = `DMARC ${alert.kind} alert: ${subject}`;
   return { summary: summary.slice(0, 200), details: lines.join('\n') };
+}
+
+/** Format the failure rate of some messages, such as "88.9 %". */
+function percentOf(failed: number, total: number): string {
+  return `${(total > 0 ? (failed / total) * 100 : 0).toFixed(1)} %`;
+}
+
+/** Lists the window, its failing volume and rate, the rule's limits and the top sources. */
+function thresholdLines(name: string, evidence: ThresholdEvidence): string[] {
+  // Alerts stored before windows existed lack the newer fields.
+  const subject = evidence.subject ?? { type: 'domain', name, domains: [name] };
+  const windowHours = evidence.windowHours ?? null;
+  const limits: string[] = [];
+  if (evidence.maxFailedMessages !== null) {
+    limits.push(`more than ${evidence.maxFailedMessages} failed messages`);
+  }
+  if (evidence.maxFailurePercent != null) {
+    const from = evidence.minMessages > 0 ? `, judged from ${evidence.minMessages} messages` : '';
+    limits.push(`more than ${evidence.maxFailurePercent} % of messages failing${from}`);
+  }
+  const reporters = evidence.reporters ?? [evidence.reporter];
+  return [
+    subject.type === 'group'
+      ? `Domain group: ${subject.name} (${subject.domains.join(', ')})`
+      : `Domain: ${subject.name}`,
+    'Alert: DMARC failure threshold exceeded',
+    `Failed DMARC: ${evidence.failedMessages} of ${evidence.totalMessages} messages (${percentOf(evidence.failedMessages, evidence.totalMessages)})`,
+    `Limit: ${limits.join(' or ')}`,
+    windowHours === null
+      ? 'Window: one report period'
+      : `Window: ${windowHours} hours, summing every report whose period overlaps it`,
+    `Period: ${evidence.period.begin} to ${evidence.period.end} (UTC)`,
+    `Reports: ${evidence.reportCount ?? 1} from ${reporters.join(', ')}`,
+    `Judged when report ${evidence.reportId} from ${evidence.reporter} arrived`,
+    '',
+    'Top failing sources:',
+    ...evidence.topSources.map(
+      (source) => `  ${source.sourceIp}: ${source.failedMessages} messages`,
+    ),
+  ];
 }
 
 /** Lists the failure report's facts, one per line, with the values it left out marked. */
@@ -66,4 +92,72 @@ function forensicLines(domainName: string, evidence: ForensicEvidence): string[]
   // Ten results are plenty to judge a failure; some reporters copy every hop's results.
   for (const result of evidence.authenticationResults.slice(0, 10)) lines.push(`  ${result}`);
   return lines;
+}
+
+// A note lists at most this many firings one by one; HaloPSA notes are read by people.
+const NOTE_FIRING_LINES = 20;
+
+/** Format one line of a note about a firing: its time and its numbers. */
+function firingLine(alert: Alert): string {
+  const evidence = alert.evidence;
+  if (evidence.kind === 'threshold') {
+    const top = evidence.topSources
+      .slice(0, 3)
+      .map((source) => `${source.sourceIp} (${source.failedMessages})`)
+      .join(', ');
+    return (
+      `- ${evidence.period.begin} to ${evidence.period.end}: ${evidence.failedMessages} of ` +
+      `${evidence.totalMessages} messages failed DMARC (${percentOf(evidence.failedMessages, evidence.totalMessages)})` +
+      (top ? `; top sources ${top}` : '')
+    );
+  }
+  if (evidence.kind === 'forensic') {
+    const source = evidence.sourceIp ? ` about mail from ${evidence.sourceIp}` : '';
+    return `- ${alert.createdAt.toISOString()}: failure report from ${evidence.reporter}${source}`;
+  }
+  return `- ${alert.createdAt.toISOString()}: ${alert.summary}`;
+}
+
+/**
+ * Format the text of a private note on an incident's ticket: the firings since the last note,
+ * or the resolution when `closing` is set (with any firings that were still waiting for a
+ * note).
+ */
+export function formatIncidentNote(input: {
+  incident: Incident;
+  firings: Alert[];
+  closing: boolean;
+  publicUrl: string;
+}): string {
+  const { incident, firings, closing } = input;
+  const subject = incident.groupId ? `domain group ${incident.subjectName}` : incident.subjectName;
+  const lines: string[] = [];
+  if (closing) {
+    lines.push(
+      `dmarcdesk: the ${incident.kind} alert on ${subject} is resolved.`,
+      incident.resolution ?? 'The condition is clear.',
+    );
+  } else {
+    const reopened = incident.reopenCount > 0 ? ' (the incident was reopened)' : '';
+    lines.push(
+      `dmarcdesk: the ${incident.kind} alert on ${subject} fired again${reopened}: ` +
+        `${firings.length} ${firings.length === 1 ? 'firing' : 'firings'} since the last update.`,
+    );
+  }
+  if (firings.length > 0) {
+    lines.push('', closing ? 'Firings since the last update:' : 'Firings:');
+    for (const alert of firings.slice(0, NOTE_FIRING_LINES)) lines.push(firingLine(alert));
+    if (firings.length > NOTE_FIRING_LINES) {
+      lines.push(`- and ${firings.length - NOTE_FIRING_LINES} more`);
+    }
+  }
+  // NOTE: no page is served at /incidents/:id until the web UI exists; the incident and its
+  // firings are readable today through GET /api/v1/incidents/:id.
+  lines.push(
+    '',
+    `Firings in this incident: ${incident.firingCount}, opened ${incident.openedAt.toISOString()}.`,
+    `Incident in dmarcdesk: ${input.publicUrl}/incidents/${incident.id}`,
+    `dmarcdesk incident id: ${incident.id}`,
+  );
+  return lines.join('\n');
 }

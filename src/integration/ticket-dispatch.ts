@@ -1,20 +1,89 @@
 import type { Job } from 'pg-boss';
 import type { Logger } from 'pino';
-import { getAlert, setTicketStatus, type Alert } from '../alerts/alert-store.ts';
+import {
+  getAlert,
+  setTicketStatus,
+  type Alert,
+  type AlertKind,
+  type IncidentChange,
+} from '../alerts/alert-store.ts';
+import {
+  closingNoteOwed,
+  getIncident,
+  insertIncidentNote,
+  listIncidentsOwingNotes,
+  listUnnotedFirings,
+  markNoteSent,
+  noteIntervalPassed,
+  setIncidentTicket,
+  type Incident,
+} from '../alerts/incident-store.ts';
 import { recordAudit, SYSTEM_ACTOR } from '../audit/audit-log.ts';
-import type { Database, Transaction } from '../db/database.ts';
-import { HaloPsaError, type HaloTicket } from '../halopsa/index.ts';
-import type { JobQueue } from '../jobs/queue.ts';
+import type { Database, Queryable, Transaction } from '../db/database.ts';
+import {
+  HaloPsaError,
+  type HaloPsaClient,
+  type HaloTicket,
+  type HaloTicketInput,
+} from '../halopsa/index.ts';
+import type { JobQueue, QueueDefinition } from '../jobs/queue.ts';
 import type { ConnectionService } from './connection.ts';
 import { recordEvent } from './history.ts';
 import { TICKET_CREATE_QUEUE, TICKET_CREATE_RETRY_LIMIT, type TicketCreateJob } from './jobs.ts';
 import { getMapping } from './mappings.ts';
-import { formatTicket } from './ticket-content.ts';
+import { formatIncidentNote, formatTicket } from './ticket-content.ts';
 import { getTicketRule } from './ticket-rules.ts';
 
+export const TICKET_NOTE_QUEUE = 'halopsa-ticket-note';
+
+export interface TicketNoteJob {
+  accountId: string;
+  incidentId: string;
+}
+
 /**
- * Turns alerts into HaloPSA tickets. Routing happens in the transaction that creates the alert;
- * creation runs as a job, so an alert survives HaloPSA being down and a restart.
+ * The queue of notes on incident tickets. It is stately and keyed by the incident, so one job
+ * of an incident runs at a time and at most one more waits. Each job sends whatever the
+ * incident owes when it runs, so a burst of firings makes one or two jobs.
+ */
+export const TICKET_NOTE_QUEUE_DEFINITION: QueueDefinition = {
+  name: TICKET_NOTE_QUEUE,
+  policy: 'stately',
+  retryLimit: 10,
+  retryDelaySeconds: 5,
+  retryDelayMaxSeconds: 900,
+  expireInSeconds: 300,
+};
+
+/** The settings of alert tickets and their notes. */
+export interface TicketSettings {
+  /** Action outcome of notes; 7 is "Internal Note" on stock HaloPSA. */
+  noteOutcomeId: number;
+  /** Request source id set as the ticket's `source`, so these tickets stand apart in reports. */
+  sourceId: number | null;
+  /** Priority id per alert kind, when the ticket type's SLA accepts it. */
+  priorityIds: Partial<Record<AlertKind, number>>;
+  /** Minimum wall time between two notes on one ticket, in seconds; creating it counts as one. */
+  noteIntervalSeconds: number;
+}
+
+export const DEFAULT_TICKET_SETTINGS: TicketSettings = {
+  noteOutcomeId: 7,
+  sourceId: null,
+  priorityIds: {},
+  noteIntervalSeconds: 3600,
+};
+
+// HaloPSA's wording when the API agent may not use an action outcome.
+const OUTCOME_FORBIDDEN = /do not have access to this action/i;
+const CONNECTION_CODES = ['invalid_credentials', 'token_rejected', 'permission_missing'];
+// Incidents the periodic flush queues at once; the rest wait for its next run.
+const FLUSH_BATCH = 200;
+
+/**
+ * Turns alerts into HaloPSA tickets, one per incident, and later firings and the resolution
+ * into private notes on that ticket. Routing happens in the transaction that creates the
+ * alert; HaloPSA is called from jobs, so an alert survives HaloPSA being down and a restart.
  */
 export class TicketDispatch {
   constructor(
@@ -23,32 +92,89 @@ export class TicketDispatch {
     private readonly connections: ConnectionService,
     private readonly publicUrl: string,
     private readonly logger: Logger,
+    private readonly settings: TicketSettings = DEFAULT_TICKET_SETTINGS,
   ) {}
 
-  /** Alert-created listener: queue a ticket when the customer's rule covers this alert. */
-  async route(tx: Transaction, alert: Alert): Promise<void> {
+  /**
+   * Route a new alert (the alert-created listener). When the customer's rule covers it, the
+   * first covered firing of an incident queues its ticket. A later firing queues a note, or
+   * waits as held while the minimum interval since the last note has not passed.
+   */
+  async route(
+    tx: Transaction,
+    alert: Alert,
+    context: { incidentId: string; change: IncidentChange },
+  ): Promise<void> {
+    // A late firing is about a time its resolved incident already covers.
+    if (context.change === 'late') return;
     const covered = await tx.query(
       `SELECT 1
          FROM halopsa_ticket_rule_targets t
          JOIN halopsa_customer_mappings m ON m.customer_id = t.customer_id
-        WHERE t.customer_id = $1 AND t.alert_kind = $2 AND t.domain_id = $3 AND m.account_id = $4`,
-      [alert.customerId, alert.kind, alert.domainId, alert.accountId],
+        WHERE t.customer_id = $1 AND t.alert_kind = $2 AND m.account_id = $4
+          AND (t.domain_id = $3 OR t.group_id = $5)`,
+      [alert.customerId, alert.kind, alert.domainId, alert.accountId, alert.groupId],
     );
     if (covered.length === 0) return;
-    await setTicketStatus(tx, alert.id, { status: 'pending' });
+
+    const incident = await getIncident(tx, alert.accountId, context.incidentId);
+    if (incident.ticketStatus === 'not_routed' || incident.ticketStatus === 'failed') {
+      await setTicketStatus(tx, alert.id, { status: 'pending' });
+      await setIncidentTicket(tx, incident.id, { status: 'pending', ticketAlertId: alert.id });
+      await this.queue.enqueue(
+        TICKET_CREATE_QUEUE,
+        { accountId: alert.accountId, alertId: alert.id } satisfies TicketCreateJob,
+        { tx, priority: 10 },
+      );
+      return;
+    }
+
+    const sendNow =
+      incident.ticketStatus === 'created' &&
+      (await noteIntervalPassed(tx, incident.id, this.settings.noteIntervalSeconds));
+    await setTicketStatus(tx, alert.id, { status: sendNow ? 'pending' : 'held' });
+    if (sendNow) await this.enqueueNote(incident, tx);
+  }
+
+  /** Queue the closing note of a resolved incident that has a ticket (the resolved listener). */
+  async incidentResolved(tx: Transaction, incident: Incident): Promise<void> {
+    // A ticket still being made gets its closing note once it exists (see run).
+    if (incident.ticketStatus === 'created') await this.enqueueNote(incident, tx);
+  }
+
+  /**
+   * Queue a note job for every incident whose held firings or closing note wait only for the
+   * minimum interval, which has now passed. Runs periodically; returns how many were queued.
+   */
+  async flushHeldNotes(): Promise<number> {
+    const owing = await listIncidentsOwingNotes(
+      this.db,
+      this.settings.noteIntervalSeconds,
+      FLUSH_BATCH,
+    );
+    for (const entry of owing) {
+      await this.queue.enqueue(TICKET_NOTE_QUEUE, entry satisfies TicketNoteJob, {
+        singletonKey: entry.incidentId,
+      });
+    }
+    return owing.length;
+  }
+
+  private async enqueueNote(
+    incident: Pick<Incident, 'accountId' | 'id'>,
+    tx?: Transaction,
+  ): Promise<void> {
     await this.queue.enqueue(
-      TICKET_CREATE_QUEUE,
-      { accountId: alert.accountId, alertId: alert.id } satisfies TicketCreateJob,
-      {
-        tx,
-        priority: 10,
-      },
+      TICKET_NOTE_QUEUE,
+      { accountId: incident.accountId, incidentId: incident.id } satisfies TicketNoteJob,
+      { ...(tx ? { tx } : {}), singletonKey: incident.id },
     );
   }
 
   /**
-   * The job handler. Before creating, it looks the alert id up in HaloPSA, so that a retry after
-   * a lost response adopts the ticket the earlier attempt made instead of making a second one.
+   * Create the ticket of an alert (the ticket job). Before creating, it looks the alert id up
+   * in HaloPSA, so that a retry after a lost response adopts the ticket the earlier attempt
+   * made instead of making a second one.
    */
   async run(data: TicketCreateJob, job: Job<TicketCreateJob>): Promise<void> {
     const alert = await getAlert(this.db, data.accountId, data.alertId);
@@ -57,10 +183,10 @@ export class TicketDispatch {
     const mapping = await getMapping(this.db, alert.accountId, alert.customerId);
     const rule = await getTicketRule(this.db, alert.accountId, alert.customerId);
     if (!mapping || !rule) {
-      await setTicketStatus(this.db, alert.id, {
-        status: 'failed',
-        error: 'The customer is no longer mapped to HaloPSA, or its ticket rule was removed.',
-      });
+      await this.recordTicketFailure(
+        alert,
+        'The customer is no longer mapped to HaloPSA, or its ticket rule was removed.',
+      );
       return;
     }
 
@@ -69,20 +195,20 @@ export class TicketDispatch {
       const existing = (await client.findTicketsByThirdPartyId(alert.id)).find(
         (ticket) => !ticket.deleted,
       );
-      const ticket: HaloTicket =
-        existing ??
-        ((
-          await client.createTickets([
-            {
-              ...formatTicket(alert, this.publicUrl),
-              tickettype_id: rule.ticketTypeId,
-              client_id: mapping.haloClientId,
-              ...(rule.siteId !== null ? { site_id: rule.siteId } : {}),
-              ...(rule.userId !== null ? { user_id: rule.userId } : {}),
-              third_party_id_string: alert.id,
-            },
-          ])
-        )[0] as HaloTicket);
+      const priorityId = this.settings.priorityIds[alert.kind];
+      // `source` (the request source) is a field of HaloPSA's ticket the client does not type.
+      const input: HaloTicketInput & { source?: number } = {
+        ...formatTicket(alert, this.publicUrl),
+        tickettype_id: rule.ticketTypeId,
+        client_id: mapping.haloClientId,
+        ...(rule.siteId !== null ? { site_id: rule.siteId } : {}),
+        ...(rule.userId !== null ? { user_id: rule.userId } : {}),
+        ...(priorityId !== undefined ? { priority_id: priorityId } : {}),
+        ...(this.settings.sourceId !== null ? { source: this.settings.sourceId } : {}),
+        third_party_id_string: alert.id,
+      };
+      const created = existing ? null : await this.createTicket(client, alert, input);
+      const ticket: HaloTicket = existing ?? created!.ticket;
 
       await setTicketStatus(this.db, alert.id, { status: 'created', ticketId: ticket.id });
       if (!existing) {
@@ -96,8 +222,11 @@ export class TicketDispatch {
           after: {
             endpoint: 'POST /api/Tickets',
             alertId: alert.id,
+            incidentId: alert.incidentId,
             ticketTypeId: rule.ticketTypeId,
             clientId: mapping.haloClientId,
+            priorityId: created?.priorityDropped ? null : (priorityId ?? null),
+            sourceId: this.settings.sourceId,
             result: 'succeeded',
           },
         });
@@ -107,19 +236,29 @@ export class TicketDispatch {
         customerId: alert.customerId,
         event: 'ticket.created',
         outcome: 'succeeded',
-        message: `HaloPSA ticket ${ticket.id} ${existing ? 'found for' : 'created for'} ${alert.kind} alert on ${alert.domainName}.`,
-        detail: { alertId: alert.id, ticketId: ticket.id, adopted: existing !== undefined },
+        message:
+          `HaloPSA ticket ${ticket.id} ${existing ? 'found for' : 'created for'} ${alert.kind} alert on ${alert.domainName}.` +
+          (created?.priorityDropped
+            ? ` HaloPSA rejected priority ${priorityId} for this ticket type, so the ticket has the type's default priority.`
+            : ''),
+        detail: {
+          alertId: alert.id,
+          incidentId: alert.incidentId,
+          ticketId: ticket.id,
+          adopted: existing !== undefined,
+        },
       });
       this.logger.info(
         { alertId: alert.id, ticketId: ticket.id, adopted: existing !== undefined },
         'alert ticket in HaloPSA',
       );
+      if (alert.incidentId) await this.ticketCreatedForIncident(alert.incidentId, ticket.id);
     } catch (error) {
       const permanent = !(error instanceof HaloPsaError) || !error.retryable;
       const lastAttempt = job.retryCount >= TICKET_CREATE_RETRY_LIMIT;
       const message = error instanceof Error ? error.message : String(error);
       if (permanent || lastAttempt) {
-        await setTicketStatus(this.db, alert.id, { status: 'failed', error: message });
+        await this.recordTicketFailure(alert, message);
         await recordAudit(this.db, {
           accountId: alert.accountId,
           actor: SYSTEM_ACTOR,
@@ -141,14 +280,233 @@ export class TicketDispatch {
           },
         });
       }
-      if (
-        error instanceof HaloPsaError &&
-        ['invalid_credentials', 'token_rejected', 'permission_missing'].includes(error.code)
-      ) {
+      if (error instanceof HaloPsaError && CONNECTION_CODES.includes(error.code)) {
         await this.connections.setStatus(alert.accountId, 'needs_attention', error.message);
       }
       // A permanent failure is recorded and not retried: the same request would fail the same way.
       if (!permanent) throw error;
     }
   }
+
+  /**
+   * Create the ticket. HaloPSA accepts a priority only when the ticket type's SLA has it, so a
+   * ticket rejected as invalid with a priority is sent once more without one.
+   * NOTE: HaloPSA's message for a priority outside the SLA is not public, so any 400 with a
+   * priority set leads to the second attempt. A ticket that is invalid for another reason
+   * fails there with HaloPSA's own message.
+   */
+  private async createTicket(
+    client: HaloPsaClient,
+    alert: Alert,
+    input: HaloTicketInput & { source?: number },
+  ): Promise<{ ticket: HaloTicket; priorityDropped: boolean }> {
+    try {
+      return {
+        ticket: (await client.createTickets([input]))[0] as HaloTicket,
+        priorityDropped: false,
+      };
+    } catch (error) {
+      const priorityId = input.priority_id;
+      if (
+        priorityId === undefined ||
+        !(error instanceof HaloPsaError) ||
+        error.code !== 'validation_failed'
+      ) {
+        throw error;
+      }
+      this.logger.warn(
+        { alertId: alert.id, priorityId, err: error },
+        'HaloPSA rejected the ticket with its priority; creating it without one',
+      );
+      const withoutPriority = { ...input };
+      delete withoutPriority.priority_id;
+      const [ticket] = await client.createTickets([withoutPriority]);
+      return { ticket: ticket as HaloTicket, priorityDropped: true };
+    }
+  }
+
+  private async recordTicketFailure(alert: Alert, message: string): Promise<void> {
+    await setTicketStatus(this.db, alert.id, { status: 'failed', error: message });
+    // The incident's next covered firing tries to make the ticket again.
+    if (alert.incidentId) await setIncidentTicket(this.db, alert.incidentId, { status: 'failed' });
+  }
+
+  /** Store the incident's ticket, and queue the notes that waited for it. */
+  private async ticketCreatedForIncident(incidentId: string, ticketId: number): Promise<void> {
+    await setIncidentTicket(this.db, incidentId, {
+      status: 'created',
+      ticketId,
+      noteAt: 'now',
+    });
+    const owes =
+      (await listUnnotedFirings(this.db, incidentId)).length > 0 ||
+      (await closingNoteOwed(this.db, incidentId));
+    if (owes) {
+      const [row] = await this.db.query<{ account_id: string }>(
+        'SELECT account_id FROM alert_incidents WHERE id = $1',
+        [incidentId],
+      );
+      if (row) await this.enqueueNote({ accountId: row.account_id, id: incidentId });
+    }
+  }
+
+  /**
+   * Add one private note to the incident's ticket (the note job), covering every firing not yet
+   * noted, or the closing note once the incident resolved. While the minimum interval since the
+   * last note has not passed, it sends nothing and the firings stay held, until the periodic
+   * flush queues it again.
+   * NOTE: HaloPSA actions carry no third-party id to look up, so a note whose response was
+   * lost is sent again by the retry.
+   */
+  async runNote(data: TicketNoteJob, job: Job<TicketNoteJob>): Promise<void> {
+    const incident = await getIncident(this.db, data.accountId, data.incidentId);
+    if (incident.halopsaTicketId === null || incident.ticketStatus !== 'created') return;
+    const firingIds = await listUnnotedFirings(this.db, incident.id);
+    const closing = await closingNoteOwed(this.db, incident.id);
+    if (firingIds.length === 0 && !closing) return;
+
+    if (!(await noteIntervalPassed(this.db, incident.id, this.settings.noteIntervalSeconds))) {
+      await holdFirings(this.db, firingIds);
+      return;
+    }
+
+    const firings = await Promise.all(
+      firingIds.map((id) => getAlert(this.db, incident.accountId, id)),
+    );
+    const note = formatIncidentNote({ incident, firings, closing, publicUrl: this.publicUrl });
+    const ticketId = incident.halopsaTicketId;
+    const outcomeId = this.settings.noteOutcomeId;
+    try {
+      const client = await this.connections.clientFor(incident.accountId);
+      // hiddenfromuser keeps the note private to agents, and sendemail false mails no one.
+      const [action] = await client.addActions([
+        {
+          ticket_id: ticketId,
+          outcome_id: outcomeId,
+          note,
+          hiddenfromuser: true,
+          sendemail: false,
+        },
+      ]);
+      await insertIncidentNote(this.db, {
+        accountId: incident.accountId,
+        incidentId: incident.id,
+        kind: closing ? 'closing' : 'firing',
+        status: 'sent',
+        alertIds: firingIds,
+        halopsaTicketId: ticketId,
+        halopsaActionId: action?.id ?? null,
+        outcomeId,
+        error: null,
+      });
+      await this.db.query(
+        `UPDATE alerts SET ticket_status = 'noted', halopsa_ticket_id = $2, ticket_error = NULL
+          WHERE id = ANY($1::uuid[])`,
+        [firingIds, ticketId],
+      );
+      await markNoteSent(this.db, incident.id);
+      await recordAudit(this.db, {
+        accountId: incident.accountId,
+        actor: SYSTEM_ACTOR,
+        action: 'halopsa.action.created',
+        customerId: incident.customerId,
+        targetType: 'halopsa_ticket',
+        targetId: ticketId,
+        after: {
+          endpoint: 'POST /api/Actions',
+          incidentId: incident.id,
+          kind: closing ? 'closing' : 'firing',
+          alertIds: firingIds,
+          outcomeId,
+          actionId: action?.id ?? null,
+          result: 'succeeded',
+        },
+      });
+      await this.connections.recordNoteOutcome(
+        incident.accountId,
+        outcomeId,
+        'verified',
+        `A note was added to ticket ${ticketId}.`,
+      );
+      this.logger.info(
+        { incidentId: incident.id, ticketId, closing, firings: firingIds.length },
+        'note added to incident ticket in HaloPSA',
+      );
+    } catch (error) {
+      await this.noteFailed(incident, { firingIds, closing, ticketId, outcomeId }, error, job);
+    }
+  }
+
+  private async noteFailed(
+    incident: Incident,
+    note: { firingIds: string[]; closing: boolean; ticketId: number; outcomeId: number },
+    error: unknown,
+    job: Job<TicketNoteJob>,
+  ): Promise<void> {
+    const permanent = !(error instanceof HaloPsaError) || !error.retryable;
+    const lastAttempt = job.retryCount >= TICKET_NOTE_QUEUE_DEFINITION.retryLimit;
+    const forbidden =
+      error instanceof HaloPsaError &&
+      error.code === 'validation_failed' &&
+      OUTCOME_FORBIDDEN.test(error.detail ?? '');
+    const message = forbidden
+      ? `HaloPSA does not let the API agent add actions with outcome ${note.outcomeId} ("You do not have access to this Action at the moment"). In HaloPSA, allow the agent to use that outcome, or set DMARCDESK_HALOPSA_NOTE_OUTCOME_ID to an outcome it may use.`
+      : error instanceof Error
+        ? error.message
+        : String(error);
+    this.logger.warn(
+      { incidentId: incident.id, ticketId: note.ticketId, err: error, permanent },
+      'adding a note to the incident ticket failed',
+    );
+    if (permanent || lastAttempt) {
+      await insertIncidentNote(this.db, {
+        accountId: incident.accountId,
+        incidentId: incident.id,
+        kind: note.closing ? 'closing' : 'firing',
+        status: 'failed',
+        alertIds: note.firingIds,
+        halopsaTicketId: note.ticketId,
+        halopsaActionId: null,
+        outcomeId: note.outcomeId,
+        error: message,
+      });
+      await this.db.query(
+        `UPDATE alerts SET ticket_status = 'failed', ticket_error = $2 WHERE id = ANY($1::uuid[])`,
+        [note.firingIds, message],
+      );
+      await recordAudit(this.db, {
+        accountId: incident.accountId,
+        actor: SYSTEM_ACTOR,
+        action: 'halopsa.action.failed',
+        customerId: incident.customerId,
+        targetType: 'halopsa_ticket',
+        targetId: note.ticketId,
+        after: {
+          endpoint: 'POST /api/Actions',
+          incidentId: incident.id,
+          result: 'failed',
+          error: message,
+        },
+      });
+    }
+    if (forbidden) {
+      await this.connections.setStatus(incident.accountId, 'needs_attention', message);
+      await this.connections.recordNoteOutcome(
+        incident.accountId,
+        note.outcomeId,
+        'unverified',
+        message,
+      );
+    } else if (error instanceof HaloPsaError && CONNECTION_CODES.includes(error.code)) {
+      await this.connections.setStatus(incident.accountId, 'needs_attention', error.message);
+    }
+    if (!permanent) throw error;
+  }
+}
+
+async function holdFirings(db: Queryable, alertIds: string[]): Promise<void> {
+  await db.query(
+    `UPDATE alerts SET ticket_status = 'held' WHERE id = ANY($1::uuid[]) AND ticket_status = 'pending'`,
+    [alertIds],
+  );
 }

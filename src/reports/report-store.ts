@@ -129,3 +129,89 @@ export async function countUnknownDomainReports(
     [accountId],
   );
 }
+
+/** The totals of the aggregate reports of some domains whose period overlaps a window. */
+export interface ReportWindowTotals {
+  reportCount: number;
+  messageCount: number;
+  failedCount: number;
+  reporters: string[];
+}
+
+/**
+ * Sum the reports of `domainIds` whose period overlaps the window from `begin` (exclusive) to
+ * `end`. A report overlaps when it begins before the window ends and ends after it begins, so
+ * a daily report that ends exactly where a window begins is not counted in it.
+ */
+export async function sumReportsInWindow(
+  db: Queryable,
+  accountId: string,
+  domainIds: string[],
+  window: { begin: Date; end: Date },
+): Promise<ReportWindowTotals> {
+  const [row] = await db.query<{
+    report_count: number;
+    message_count: number | null;
+    failed_count: number | null;
+    reporters: string[] | null;
+  }>(
+    `SELECT count(*)::int AS report_count, sum(message_count)::int AS message_count,
+            sum(failed_count)::int AS failed_count,
+            array_agg(DISTINCT org_name ORDER BY org_name) AS reporters
+       FROM aggregate_reports
+      WHERE account_id = $1 AND domain_id = ANY($2::uuid[])
+        AND period_begin < $4 AND period_end > $3`,
+    [accountId, domainIds, window.begin, window.end],
+  );
+  return {
+    reportCount: row?.report_count ?? 0,
+    messageCount: row?.message_count ?? 0,
+    failedCount: row?.failed_count ?? 0,
+    reporters: (row?.reporters ?? []).filter((name) => name !== null),
+  };
+}
+
+/** List the sources with the most messages failing DMARC in the reports that overlap a window. */
+export async function topFailingSourcesInWindow(
+  db: Queryable,
+  accountId: string,
+  domainIds: string[],
+  window: { begin: Date; end: Date },
+  limit: number,
+): Promise<{ sourceIp: string; failedMessages: number }[]> {
+  // The same test as failsDmarc: neither DKIM nor SPF passed aligned.
+  return db.query(
+    `SELECT r.source_ip AS "sourceIp", sum(r.message_count)::int AS "failedMessages"
+       FROM aggregate_records r
+       JOIN aggregate_reports a ON a.id = r.report_id
+      WHERE a.account_id = $1 AND a.domain_id = ANY($2::uuid[])
+        AND a.period_begin < $4 AND a.period_end > $3
+        AND r.dkim_aligned <> 'pass' AND r.spf_aligned <> 'pass'
+      GROUP BY r.source_ip
+      ORDER BY sum(r.message_count) DESC, r.source_ip
+      LIMIT $5`,
+    [accountId, domainIds, window.begin, window.end, limit],
+  );
+}
+
+/**
+ * List the distinct period ends of the reports of `domainIds` strictly between `after` and `before`,
+ * oldest first, at most `limit` of them (the newest when there are more).
+ */
+export async function listReportPeriodEnds(
+  db: Queryable,
+  accountId: string,
+  domainIds: string[],
+  range: { after: Date; before: Date },
+  limit: number,
+): Promise<Date[]> {
+  const rows = await db.query<{ period_end: Date }>(
+    `SELECT DISTINCT period_end FROM aggregate_reports
+      WHERE account_id = $1 AND domain_id = ANY($2::uuid[])
+        AND period_end > $3 AND period_end < $4
+      ORDER BY period_end DESC
+      LIMIT $5`,
+    [accountId, domainIds, range.after, range.before, limit],
+  );
+  return rows.map((row) => row.period_end).reverse();
+}
