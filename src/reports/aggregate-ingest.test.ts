@@ -139,6 +139,19 @@ for (const engine of DATABASE_ENGINES) {
       assert.ok(Number(rejected.size_bytes) > 0);
     });
 
+    it('stores a small report with a bare ampersand', async () => {
+      const xml = syntheticReport({ records: 30, reportId: 'amp', orgName: 'AT&T Mail' });
+      const result = await ingest.receive(accountId, gzipSync(xml), SOURCE);
+      assert.equal(result.stored, 1);
+      assert.equal(await count('aggregate_records'), 30);
+      const [row] = await db.query<{ org_name: string; warnings: string[] }>(
+        'SELECT org_name, warnings FROM aggregate_reports',
+      );
+      assert.equal(row?.org_name, 'AT&T Mail');
+      assert.match(row?.warnings[0] ?? '', /^The XML is not well-formed as sent/);
+      assert.equal(stored[0]?.recordCount, 30);
+    });
+
     it('rejects a gzip with a bad CRC whole', async () => {
       const gzip = gzipSync(syntheticReport({ records: 50, reportId: 'crc' }));
       gzip.writeUInt32LE((gzip.readUInt32LE(gzip.length - 8) ^ 1) >>> 0, gzip.length - 8);

@@ -95,6 +95,12 @@ export interface AggregateParseLimits {
   maxDocumentBytes: number;
 }
 
+/**
+ * Largest document read again with stray "<" and "&" escaped after the strict parse failed. The
+ * reports that need it are small, and the repair holds the whole text.
+ */
+export const MAX_REPAIR_BYTES = 4 * 1024 * 1024;
+
 /** Input is written to the parser in slices of this size, so text is made a piece at a time. */
 const SLICE_BYTES = 64 * 1024;
 
@@ -104,7 +110,9 @@ const SLICE_BYTES = 64 * 1024;
  * to use for a report too large to hold its records in memory. Any DOCTYPE is rejected when it is
  * read, before anything after it is parsed, and no entity other than XML's five and character
  * references is ever expanded. Records that cannot be counted are skipped with a warning; every
- * leniency applied adds a warning.
+ * leniency applied adds a warning. A document of at most MAX_REPAIR_BYTES that is not
+ * well-formed is read a second time with stray "<" and "&" escaped, and kept with a warning if
+ * that parse succeeds.
  *
  * @throws ReportInputError: empty, too_large, unsupported_format (an encoding that cannot be
  *   decoded), not_well_formed, doctype_forbidden, not_a_dmarc_report or invalid_report.
@@ -122,8 +130,27 @@ export function parseAggregateReport(
         `${formatBytes(maxDocumentBytes)} for one report.`,
     );
   }
+  try {
+    return parseWhole(xml, limits, null);
+  } catch (error) {
+    if (!(error instanceof ReportInputError) || error.code !== 'not_well_formed') throw error;
+    if (xml.length > MAX_REPAIR_BYTES) throw error;
+    try {
+      return parseWhole(xml, limits, { reason: error.message.replace(/\. Send the .*$/, '') });
+    } catch {
+      // The repair did not help, so the strict parse's error, which names the first fault, stands.
+      throw error;
+    }
+  }
+}
+
+function parseWhole(
+  xml: Buffer,
+  limits: Partial<AggregateParseLimits>,
+  repair: { reason: string } | null,
+): ParsedAggregateReport {
   const records: AggregateRecord[] = [];
-  const parser = new AggregateReportParser((record) => records.push(record), limits);
+  const parser = new AggregateReportParser((record) => records.push(record), limits, repair);
   for (let offset = 0; offset < xml.length; offset += SLICE_BYTES) {
     parser.write(xml.subarray(offset, offset + SLICE_BYTES));
   }

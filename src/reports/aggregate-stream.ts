@@ -9,6 +9,7 @@ import type {
 import { AggregateReportReader } from './aggregate-reader.ts';
 import { formatBytes } from './container-budget.ts';
 import { finishReportSummary } from './parse-aggregate-metadata.ts';
+import { escapeStrayMarkup } from './parse-xml-repair.ts';
 import { XmlTextDecoder } from './parse-xml-text.ts';
 import { ReportInputError } from './report-input-error.ts';
 
@@ -62,11 +63,20 @@ export class AggregateReportParser {
   private bytes = 0;
   private messageCount = 0;
   private ended = false;
+  /** The whole text, kept only when stray markup is repaired, which needs all of it. */
+  private readonly heldText: string[] | null;
 
+  /**
+   * With `repair`, the text is held to the end and each "<" or "&" that begins no markup is
+   * escaped before it is parsed (see escapeStrayMarkup), so use it only on a document known to
+   * be small. `repair.reason` is the strict parse's error, named in the warning.
+   */
   constructor(
     private readonly onRecord: (record: AggregateRecord) => void,
     limits: Partial<AggregateParseLimits> = {},
+    private readonly repair: { reason: string } | null = null,
   ) {
+    this.heldText = repair === null ? null : [];
     this.limits = { ...DEFAULT_AGGREGATE_PARSE_LIMITS, ...limits };
     this.reader = new AggregateReportReader(this.saxes, this.limits, {
       record: (record) => {
@@ -120,7 +130,8 @@ export class AggregateReportParser {
       );
     }
     const text = this.decoder.write(bytes);
-    if (text !== '') this.saxes.write(text);
+    if (this.heldText !== null) this.heldText.push(text);
+    else if (text !== '') this.saxes.write(text);
   }
 
   /**
@@ -132,7 +143,15 @@ export class AggregateReportParser {
     if (this.bytes === 0) {
       throw new ReportInputError('empty', 'The document is empty; send the report XML itself.');
     }
-    const text = this.decoder.end();
+    let text = this.decoder.end();
+    if (this.heldText !== null) {
+      const repaired = escapeStrayMarkup(this.heldText.join('') + text);
+      text = repaired.text;
+      this.reader.warnings.report(
+        `The XML is not well-formed as sent (${this.repair?.reason}); it was read again with ` +
+          `${repaired.escaped} "<" or "&" that begin no markup taken as text.`,
+      );
+    }
     if (text !== '') this.saxes.write(text);
     this.ended = true;
     this.saxes.close();

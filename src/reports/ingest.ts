@@ -2,8 +2,13 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Database, Queryable, Transaction } from '../db/database.ts';
 import { findDomainByName } from '../platform/domains.ts';
-import { parseAggregateStream } from './aggregate-parser.ts';
-import { AggregateReportWriter } from './aggregate-report-writer.ts';
+import {
+  MAX_REPAIR_BYTES,
+  parseAggregateReport,
+  parseAggregateStream,
+  type ParsedAggregateReport,
+} from './aggregate-parser.ts';
+import { AggregateReportWriter, storeAggregateReport } from './aggregate-report-writer.ts';
 import { formatBytes } from './container-budget.ts';
 import { detectContent } from './container-detect.ts';
 import {
@@ -193,9 +198,12 @@ export class ReportIngestService {
     const outcomes: DocumentOutcome[] = [];
     let current: StreamedDocument | null = null;
     try {
+      let index = 0;
       for await (const document of streamDocuments(input, limits)) {
         current = document;
-        outcomes.push(await this.storeAggregate(accountId, document, source));
+        const reread = () => rereadDocument(input, limits, index);
+        outcomes.push(await this.storeAggregate(accountId, document, source, reread));
+        index += 1;
       }
     } catch (error) {
       // With nothing stored yet the whole input is rejected, as receive does for any error.
@@ -266,6 +274,7 @@ export class ReportIngestService {
     accountId: string,
     document: StreamedDocument,
     source: IngestSource,
+    reread: () => Promise<Buffer | null>,
   ): Promise<DocumentOutcome> {
     const { name, layers } = document;
     const reading = new DocumentReading(document.chunks, this.rejectedKeepBytes);
@@ -293,6 +302,11 @@ export class ReportIngestService {
       });
     } catch (error) {
       if (error === reading.sourceError || !(error instanceof ReportInputError)) throw error;
+      const repaired =
+        error.code === 'not_well_formed' && reading.bytesRead <= MAX_REPAIR_BYTES
+          ? await this.storeRepaired(accountId, document, source, await reread())
+          : null;
+      if (repaired) return repaired;
       const origin = document.name === 'upload' ? source.origin : `${source.origin} > ${name}`;
       // NOTE: a document rejected midway was not read further, so its size is the bytes read.
       const rejectedInputId = await this.storeRejection(
@@ -312,6 +326,47 @@ export class ReportIngestService {
         rejectedInputId,
       };
     }
+  }
+
+  /**
+   * Store a small document that failed the strict streaming parse, read whole from the input
+   * again, if parseAggregateReport can read it with stray "<" and "&" escaped. Returns null when
+   * it cannot, so that the strict parse's rejection stands.
+   */
+  private async storeRepaired(
+    accountId: string,
+    document: StreamedDocument,
+    source: IngestSource,
+    bytes: Buffer | null,
+  ): Promise<DocumentOutcome | null> {
+    if (bytes === null) return null;
+    let parsed: ParsedAggregateReport;
+    try {
+      parsed = parseAggregateReport(bytes);
+    } catch (error) {
+      if (error instanceof ReportInputError) return null;
+      throw error;
+    }
+    const { name, layers } = document;
+    const domain = parsed.policy.domain;
+    return this.db.transaction(async (tx) => {
+      const found = await findDomainByName(tx, accountId, domain);
+      const outcome = await storeAggregateReport(tx, {
+        accountId,
+        domainId: found?.id ?? null,
+        parsed,
+        contentSha256: createHash('sha256').update(bytes).digest('hex'),
+        receivedVia: source.via,
+      });
+      if (outcome.status === 'duplicate') {
+        const reportId = outcome.existingId;
+        return { kind: 'aggregate', name, layers, status: 'duplicate', reportId, domain };
+      }
+      for (const listener of this.aggregateListeners) await listener(tx, outcome.report);
+      const reportId = outcome.report.id;
+      const monitored = found !== null;
+      return { kind: 'aggregate', name, layers, status: 'stored', reportId, domain, monitored };
+    });
   }
 
   /**
@@ -403,6 +458,31 @@ class DocumentReading {
   head(): Buffer {
     return Buffer.concat(this.kept);
   }
+}
+
+/**
+ * Reads the document at `index` of the input whole, decompressing it again, or returns null when
+ * it is larger than MAX_REPAIR_BYTES.
+ */
+async function rereadDocument(
+  input: Buffer,
+  limits: Partial<ContainerLimits>,
+  index: number,
+): Promise<Buffer | null> {
+  let position = 0;
+  for await (const document of streamDocuments(input, limits)) {
+    const parts: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of document.chunks) {
+      if (position !== index) continue;
+      size += chunk.length;
+      if (size > MAX_REPAIR_BYTES) return null;
+      parts.push(chunk);
+    }
+    if (position === index) return Buffer.concat(parts);
+    position += 1;
+  }
+  return null;
 }
 
 function summarise(outcomes: DocumentOutcome[]): IngestResult {
