@@ -1,4 +1,8 @@
+import { existsSync } from 'node:fs';
+import { join, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import cookie from '@fastify/cookie';
+import fastifyStatic from '@fastify/static';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -16,7 +20,23 @@ export interface ServerOptions {
   bodyLimit: number;
   /** Feature route plugins, each registered under /api/v1 behind authentication. */
   apiRoutes: FastifyPluginAsync[];
+  /**
+   * Folder of the built web app (`npm run build:web`); null serves none. Defaults to web/dist
+   * of this checkout.
+   */
+  webRoot?: string | null;
 }
+
+const DEFAULT_WEB_ROOT = fileURLToPath(new URL('../../web/dist/', import.meta.url));
+
+// The web app loads only its own files and calls only its own API, so the policy can be strict.
+const WEB_HEADERS: Record<string, string> = {
+  'content-security-policy':
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+};
 
 /** One API route and the access rule it declares. */
 export interface RouteEntry {
@@ -63,5 +83,45 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     },
     { prefix: '/api/v1' },
   );
+  await serveWebApp(app, options.webRoot === undefined ? DEFAULT_WEB_ROOT : options.webRoot);
   return app;
+}
+
+/**
+ * Serve the built web app: its files, and index.html for every other page path so that the
+ * browser's router can show it. /api and /health keep their own routes and their JSON 404.
+ */
+async function serveWebApp(app: FastifyInstance, root: string | null): Promise<void> {
+  const built = root !== null && existsSync(join(root, 'index.html'));
+  if (built) {
+    // Vite puts a content hash in every name under assets/, so those files never change.
+    await app.register(fastifyStatic, {
+      root,
+      wildcard: false,
+      cacheControl: false,
+      setHeaders(reply, path) {
+        const immutable = path.startsWith(join(root, 'assets') + sep);
+        reply.headers({
+          ...WEB_HEADERS,
+          'cache-control': immutable ? 'public, max-age=31536000, immutable' : 'no-cache',
+        });
+      },
+    });
+  }
+
+  app.get('/*', async (request, reply) => {
+    const path = request.url.split('?')[0]!;
+    const isPage =
+      !/^\/(api|health)(\/|$)/.test(path) &&
+      !/\.[^/]*$/.test(path) &&
+      (request.headers.accept ?? '').includes('text/html');
+    if (!isPage) return reply.callNotFound();
+    if (!built) {
+      return reply
+        .code(404)
+        .type('text/plain; charset=utf-8')
+        .send('The web UI is not built. Run `npm run build:web` and restart dmarcdesk.');
+    }
+    return reply.headers({ ...WEB_HEADERS, 'cache-control': 'no-cache' }).sendFile('index.html');
+  });
 }
