@@ -369,7 +369,10 @@ describe('HaloPSA wizard in the browser', { timeout: 240_000 }, () => {
       await errorBeside(page, client),
       `HaloPSA customer “${halo.clientB.name}” (id ${halo.clientB.id}) is no longer in HaloPSA, or is inactive. Choose another.`,
     );
-    assert.match(await page.locator('.save-state').innerText(), /^Saving is paused: 1 row has/);
+    assert.match(
+      await page.locator('.save-state').innerText(),
+      /^Saving is paused: 1 saved row has a selection that is no longer valid\./,
+    );
     const mappings = (await stack.api('GET', '/integrations/halopsa/mappings')).body.mappings;
     assert.equal(mappings.length, 3, 'the stored mapping is not deleted');
     for (const number of [1, Number(ids.matchedRow)]) {

@@ -8,6 +8,7 @@ import { fieldMessage } from '../../web/src/api.ts';
 import {
   blockerForNext,
   checkRow,
+  checkRows,
   completeMappings,
   emptyRow,
   mappingSetKey,
@@ -81,9 +82,9 @@ describe('mapping rows', () => {
   });
 
   test('Add All matches names and skips mapped customers', () => {
-    const extra = customer('c3', '  ACME dental ');
+    const extra = customer('c3', '  BRIGHTPATH engineering ');
     const { added, matched } = rowsForUnmappedCustomers(
-      [row('c2', 13, 31)],
+      [row('c2', 99, 31)],
       [customers[0]!, customers[1]!, extra],
       clients,
       31,
@@ -92,10 +93,37 @@ describe('mapping rows', () => {
       added.map((entry) => [entry.customerId, entry.haloClientId, entry.haloItemId]),
       [
         ['c1', 12, 31],
-        ['c3', 12, 31],
+        ['c3', 13, 31],
       ],
     );
     assert.equal(matched, 2);
+  });
+
+  test('Add All matches a HaloPSA customer once', () => {
+    const again = customer('c3', 'acme dental');
+    const { added, matched } = rowsForUnmappedCustomers(
+      [row('c2', 13, 31)],
+      [customers[0]!, again, customer('c4', 'Brightpath Engineering')],
+      clients,
+      31,
+    );
+    assert.deepEqual(
+      added.map((entry) => entry.haloClientId),
+      [12, null, null],
+    );
+    assert.equal(matched, 1);
+  });
+
+  test('second row of one customer and item is marked', () => {
+    const rows = [row('c1', 12, 31), row('c2', 12, 31)];
+    const checks = checkRows(rows, lookups);
+    assert.equal(checks.get(rows[0]!.key)!.complete, true);
+    assert.equal(checks.get(rows[1]!.key)!.complete, false);
+    assert.equal(
+      checks.get(rows[1]!.key)!.problems.haloClientId,
+      'Row 1 already bills HaloPSA customer “Acme Dental” with this item. Choose another HaloPSA customer or item.',
+    );
+    assert.deepEqual(completeMappings(rows, lookups).rowKeys, [rows[0]!.key]);
   });
 
   test('Add All matches no ambiguous name', () => {

@@ -30,7 +30,7 @@ import { count, formatNumber } from '../format.ts';
 import { navigate, useLeaveGuard } from '../router.tsx';
 import {
   blockerForNext,
-  checkRow,
+  checkRows,
   completeMappings,
   emptyRow,
   mappingSetKey,
@@ -135,21 +135,27 @@ export function MappingStep() {
     void load();
   }, [load]);
 
-  const checks = useMemo(() => {
-    const result = new Map<string, RowCheck>();
-    if (lookups) for (const row of rows) result.set(row.key, checkRow(row, lookups));
-    return result;
-  }, [rows, lookups]);
+  const checks = useMemo(
+    () => (lookups ? checkRows(rows, lookups) : new Map<string, RowCheck>()),
+    [rows, lookups],
+  );
 
   const desiredKey = useMemo(
     () => (lookups ? mappingSetKey(completeMappings(rows, lookups).body.mappings) : ''),
     [rows, lookups],
   );
   const savedTriples = useMemo(() => new Set(savedKey.split('|')), [savedKey]);
-  const invalidRows = useMemo(
-    () => [...checks.values()].filter((check) => Object.keys(check.problems).length > 0).length,
-    [checks],
-  );
+  // A row with a selection that is no longer valid is left out of the set sent. When the row
+  // has a saved mapping, leaving it out would delete that mapping, so saving pauses instead.
+  const blockingRows = useMemo(() => {
+    const savedCustomers = new Set(savedKey.split('|').map((triple) => triple.split(':')[0]));
+    return rows.filter(
+      (row) =>
+        row.customerId !== null &&
+        savedCustomers.has(row.customerId) &&
+        Object.keys(checks.get(row.key)?.problems ?? {}).length > 0,
+    ).length;
+  }, [rows, checks, savedKey]);
   const unfinishedRows = useMemo(
     () => [...checks.values()].filter((check) => !check.complete && !check.blank).length,
     [checks],
@@ -222,14 +228,13 @@ export function MappingStep() {
     }
   }, [reloadSummary]);
 
-  // Save the complete rows shortly after a change, unless a selection is no longer valid:
-  // sending the set without that row would delete its mapping.
+  // Save the complete rows shortly after a change, unless that would delete a saved mapping.
   useEffect(() => {
-    if (!lookups || invalidRows > 0) return;
+    if (!lookups || blockingRows > 0) return;
     if (desiredKey === savedKey || desiredKey === failedKey.current) return;
     const timer = window.setTimeout(() => void save(), SAVE_DELAY_MS);
     return () => window.clearTimeout(timer);
-  }, [lookups, invalidRows, desiredKey, savedKey, save]);
+  }, [lookups, blockingRows, desiredKey, savedKey, save]);
 
   const unsaved = saving || (lookups !== null && desiredKey !== savedKey) || unfinishedRows > 0;
   useLeaveGuard(
@@ -285,8 +290,8 @@ export function MappingStep() {
     setAnnouncement('');
     try {
       const loaded = await loadLookups();
-      const stale = latest.current.rows.filter(
-        (row) => Object.keys(checkRow(row, loaded.lookups).problems).length > 0,
+      const stale = [...checkRows(latest.current.rows, loaded.lookups).values()].filter(
+        (check) => Object.keys(check.problems).length > 0,
       ).length;
       setLookups(loaded.lookups);
       setOptions(loaded.options);
@@ -462,7 +467,7 @@ export function MappingStep() {
             saving={saving}
             error={saveError}
             rows={rows.length}
-            invalidRows={invalidRows}
+            blockingRows={blockingRows}
             unfinishedRows={unfinishedRows}
             pending={desiredKey !== savedKey}
             onRetry={() => {
@@ -559,7 +564,7 @@ function SaveState(props: {
   saving: boolean;
   error: string | null;
   rows: number;
-  invalidRows: number;
+  blockingRows: number;
   unfinishedRows: number;
   pending: boolean;
   onRetry(): void;
@@ -577,19 +582,20 @@ function SaveState(props: {
   const complete = props.rows - props.unfinishedRows;
   let text: string;
   if (props.saving) text = 'Saving…';
-  else if (props.invalidRows > 0) {
-    text = `Saving is paused: ${count(props.invalidRows, 'row')} ${props.invalidRows === 1 ? 'has a selection that is' : 'have selections that are'} no longer valid. Saving without ${props.invalidRows === 1 ? 'it' : 'them'} would delete ${props.invalidRows === 1 ? 'its mapping' : 'their mappings'}.`;
+  else if (props.blockingRows > 0) {
+    const one = props.blockingRows === 1;
+    text = `Saving is paused: ${count(props.blockingRows, 'saved row')} ${one ? 'has a selection that is' : 'have selections that are'} no longer valid. Saving without ${one ? 'it' : 'them'} would delete ${one ? 'its mapping' : 'their mappings'}.`;
   } else if (props.pending) text = 'Changes not saved yet.';
   else if (complete === 0) text = 'No complete row yet.';
   else text = `${count(complete, 'complete row')} saved.`;
   return (
     <p
-      className={`save-state ${props.invalidRows > 0 ? 'save-state--warning' : ''}`}
+      className={`save-state ${props.blockingRows > 0 ? 'save-state--warning' : ''}`}
       aria-live="polite"
     >
       {props.saving ? <span className="spinner" aria-hidden="true" /> : null}
       {text}
-      {props.unfinishedRows > 0 && props.invalidRows === 0
+      {props.unfinishedRows > 0 && props.blockingRows === 0
         ? ` ${count(props.unfinishedRows, 'row')} not complete.`
         : ''}
     </p>

@@ -109,15 +109,42 @@ export function checkRow(row: MappingRow, lookups: Lookups): RowCheck {
   };
 }
 
+/**
+ * Check every row, and mark a row that bills the same HaloPSA customer with the same item as
+ * an earlier row: the server accepts each such pair once, because two subscriptions of one
+ * item for one HaloPSA customer could not be told apart.
+ */
+export function checkRows(rows: readonly MappingRow[], lookups: Lookups): Map<string, RowCheck> {
+  const checks = new Map<string, RowCheck>();
+  const firstRowOfPair = new Map<string, number>();
+  rows.forEach((row, index) => {
+    const check = checkRow(row, lookups);
+    if (row.haloClientId !== null && row.haloItemId !== null && !check.problems.haloClientId) {
+      const pair = `${row.haloClientId}:${row.haloItemId}`;
+      const first = firstRowOfPair.get(pair);
+      if (first === undefined) {
+        firstRowOfPair.set(pair, index);
+      } else {
+        const name = lookups.clients.get(row.haloClientId)?.name ?? row.haloClientName;
+        check.problems.haloClientId = `Row ${first + 1} already bills HaloPSA customer “${name}” with this item. Choose another HaloPSA customer or item.`;
+        check.complete = false;
+      }
+    }
+    checks.set(row.key, check);
+  });
+  return checks;
+}
+
 /** Return the mappings the server should hold: every complete row, in table order. */
 export function completeMappings(
   rows: readonly MappingRow[],
   lookups: Lookups,
 ): { rowKeys: string[]; body: MappingsRequest } {
+  const checks = checkRows(rows, lookups);
   const rowKeys: string[] = [];
   const mappings: MappingsRequest['mappings'] = [];
   for (const row of rows) {
-    if (!checkRow(row, lookups).complete) continue;
+    if (!checks.get(row.key)!.complete) continue;
     rowKeys.push(row.key);
     mappings.push({
       customerId: row.customerId!,
@@ -142,8 +169,8 @@ const nameKey = (name: string) => name.trim().toLowerCase();
 
 /**
  * Build a row for every platform customer account that has none. A row gets the active
- * HaloPSA customer of the same name (ignoring case and outer spaces) when there is exactly one,
- * and the given item.
+ * HaloPSA customer of the same name (ignoring case and outer spaces) when there is exactly one
+ * and no other row uses it yet, and the given item.
  */
 export function rowsForUnmappedCustomers(
   rows: readonly MappingRow[],
@@ -152,6 +179,7 @@ export function rowsForUnmappedCustomers(
   itemId: number | null,
 ): { added: MappingRow[]; matched: number } {
   const used = new Set(rows.map((row) => row.customerId).filter((id) => id !== null));
+  const usedClients = new Set(rows.map((row) => row.haloClientId).filter((id) => id !== null));
   const clientsByName = new Map<string, HaloClientOption | null>();
   for (const client of clients) {
     const key = nameKey(client.name);
@@ -163,8 +191,12 @@ export function rowsForUnmappedCustomers(
   const added: MappingRow[] = [];
   for (const customer of customers) {
     if (used.has(customer.id)) continue;
-    const client = clientsByName.get(nameKey(customer.name)) ?? null;
-    if (client) matched += 1;
+    let client = clientsByName.get(nameKey(customer.name)) ?? null;
+    if (client && usedClients.has(client.id)) client = null;
+    if (client) {
+      usedClients.add(client.id);
+      matched += 1;
+    }
     added.push({
       ...emptyRow(itemId),
       customerId: customer.id,
@@ -194,9 +226,10 @@ export function missingText(missing: readonly RowField[]): string {
  * blank must be complete, and at least one row must exist.
  */
 export function blockerForNext(rows: readonly MappingRow[], lookups: Lookups): string | null {
+  const checks = checkRows(rows, lookups);
   let complete = 0;
   for (const [index, row] of rows.entries()) {
-    const check = checkRow(row, lookups);
+    const check = checks.get(row.key)!;
     if (check.blank) continue;
     const invalid = Object.values(check.problems)[0];
     if (invalid) return `Row ${index + 1}: ${invalid}`;
