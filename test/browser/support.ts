@@ -83,7 +83,7 @@ export interface BrowserStack {
   /** The service's API with an API token of the account. */
   api: ReturnType<typeof apiClient>;
   /** A new browser context (its own cookies) with a page, stopped by stop(). */
-  newPage(): Promise<Page>;
+  newPage(options?: { bypassCSP?: boolean }): Promise<Page>;
   stop(): Promise<void>;
 }
 
@@ -118,10 +118,11 @@ export async function startBrowserStack(
     browser,
     accountId,
     api: apiClient(service.url, token),
-    async newPage() {
+    async newPage(pageOptions = {}) {
       const context = await browser.newContext({
         baseURL: service.url,
         viewport: { width: 1280, height: 900 },
+        ...pageOptions,
       });
       contexts.push(context);
       // A broken page fails its test in seconds rather than after Playwright's 30 s default.
