@@ -23,7 +23,9 @@ import { integrationRoutes } from './integration/routes.ts';
 import { SecretBox } from './integration/secret-box.ts';
 import { resolveSecretKey } from './integration/secret-key.ts';
 import {
+  LICENCE_RELEASE_QUEUE,
   TICKET_NOTE_QUEUE,
+  type LicenceReleaseJob,
   TICKET_NOTE_QUEUE_DEFINITION,
   TicketDispatch,
   type TicketNoteJob,
@@ -108,6 +110,7 @@ export async function createApp(
     domains.onBillableDomainsChanged((tx, change) =>
       licences.enqueueInTransaction(tx, change.accountId, change.customerId),
     );
+      { writeSettleSeconds: config.halopsaWriteSettleSeconds },
 
     const alerts = new AlertService({ reopenWithinSeconds: config.incidents.reopenWithinSeconds });
     alerts.onAlertCreated((tx, alert, change) => tickets.route(tx, alert, change));
@@ -122,6 +125,9 @@ export async function createApp(
 
     const reports = new ReportIngestService(db, logger.child({ component: 'reports' }), {
       limits: { maxInputBytes: config.maxUploadBytes },
+    domains.onCustomerRemoving((tx, removing) =>
+      licences.releaseCustomerInTransaction(tx, removing.accountId, removing.customerId),
+    );
       keepFailureMessages: config.keepFailureMessages,
       rejectedKeepBytes: config.rejectedKeepBytes,
     });
@@ -175,6 +181,7 @@ export async function createApp(
       await queue.stop();
       throw error;
     }
+      await queue.work<LicenceReleaseJob>(LICENCE_RELEASE_QUEUE, (data) => licences.release(data));
 
     return {
       config,

@@ -22,12 +22,8 @@ export class ApiClient {
   }
 
   send(method: string, path: string, body?: unknown): Promise<unknown> {
-    return this.request(
-      method,
-      path,
-      body === undefined ? undefined : JSON.stringify(body),
-      'application/json',
-    );
+    if (body === undefined) return this.request(method, path);
+    return this.request(method, path, JSON.stringify(body), 'application/json');
   }
 
   upload(path: string, bytes: Buffer): Promise<unknown> {

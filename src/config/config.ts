@@ -23,6 +23,11 @@ export interface Config {
   /** Timeout for one HaloPSA request, in milliseconds. */
   halopsaTimeoutMs: number;
   /** The settings of alert tickets and their notes in HaloPSA. */
+  /**
+   * Seconds to wait, after a HaloPSA write whose outcome is unknown (a timeout), before reading
+   * the record back to repair it.
+   */
+  halopsaWriteSettleSeconds: number;
   halopsaTickets: HalopsaTicketConfig;
   /** The settings that group alerts into incidents and pace the notes on their tickets. */
   incidents: IncidentConfig;
@@ -267,6 +272,7 @@ const environmentSchema = z.object({
   DMARCDESK_WATCH_POLL_SECONDS: integerString(1, 86_400).default(30),
 });
 
+  DMARCDESK_HALOPSA_WRITE_SETTLE_SECONDS: integerString(1, 3600).default(120),
 /** The configuration is invalid; the message lists every problem, one per line. */
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -289,7 +295,7 @@ export function loadConfig(
   );
   const known = new Set(Object.keys(environmentSchema.shape));
   const problems = Object.keys(present)
-    .filter((name) => !known.has(name))
+    .filter((name) => !known.has(name) && !isSettingOfAnotherTool(name))
     .map((name) => `${name} is not a known setting; check its spelling against the README`);
   const parsed = environmentSchema.safeParse(present);
   if (!parsed.success) {
@@ -309,6 +315,19 @@ export function loadConfig(
     host: values.DMARCDESK_HOST,
     port: values.DMARCDESK_PORT,
     publicUrl: publicUrl.replace(/\/+$/, ''),
+/**
+ * DMARCDESK_* variables that the service does not read but other tools of this project do:
+ * the CLI's service address and token, and the test and benchmark settings.
+ */
+function isSettingOfAnotherTool(name: string): boolean {
+  return (
+    name === 'DMARCDESK_URL' ||
+    name === 'DMARCDESK_TOKEN' ||
+    name.startsWith('DMARCDESK_TEST_') ||
+    name.startsWith('DMARCDESK_BENCH_')
+  );
+}
+
     secretKey: values.DMARCDESK_SECRET_KEY ?? null,
     previousSecretKeys: values.DMARCDESK_PREVIOUS_SECRET_KEYS,
     logLevel: values.DMARCDESK_LOG_LEVEL,
@@ -356,6 +375,7 @@ function receiverProblems(values: EnvironmentValues): string[] {
   ) {
     problems.push(
       'DMARCDESK_IMAP_ACCOUNT_ID or DMARCDESK_RECEIVING_DOMAIN must be set when DMARCDESK_IMAP_URL is, to tell which account each mail belongs to',
+    halopsaWriteSettleSeconds: values.DMARCDESK_HALOPSA_WRITE_SETTLE_SECONDS,
     );
   }
   if (!values.DMARCDESK_SMTP_TLS_CERT !== !values.DMARCDESK_SMTP_TLS_KEY) {

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { enforceAccess, identifyCaller, type RouteAccess } from '../auth/request-auth.ts';
 import type { Queryable } from '../db/database.ts';
 import { installErrorBoundary } from './error-boundary.ts';
+import { installJsonBodyParser } from './json-body.ts';
 
 export interface ServerOptions {
   db: Queryable;
@@ -64,6 +65,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.decorateRequest('authProblem', null);
   app.decorate('apiRouteTable', [] as RouteEntry[]);
   installErrorBoundary(app);
+  installJsonBodyParser(app);
 
   app.get('/health', async () => ({ status: 'ok' }));
 

@@ -2,10 +2,18 @@ import type { QueueDefinition } from '../jobs/queue.ts';
 
 export const LICENCE_SYNC_QUEUE = 'halopsa-licence-sync';
 export const TICKET_CREATE_QUEUE = 'halopsa-ticket-create';
+export const LICENCE_RELEASE_QUEUE = 'halopsa-licence-release';
 
 export interface LicenceSyncJob {
   accountId: string;
   customerId: string;
+}
+
+/** Set a licence that no mapping uses any more to 0, so that HaloPSA stops billing it. */
+export interface LicenceReleaseJob {
+  accountId: string;
+  customerId: string;
+  licenceId: number;
 }
 
 export interface TicketCreateJob {
@@ -32,6 +40,16 @@ export const INTEGRATION_QUEUES: QueueDefinition[] = [
     retryDelayMaxSeconds: 900,
     expireInSeconds: 300,
   },
+  {
+    name: LICENCE_RELEASE_QUEUE,
+    policy: 'standard',
+    retryLimit: 8,
+    retryDelaySeconds: 5,
+    retryDelayMaxSeconds: 600,
+    expireInSeconds: 300,
+  },
 ];
 
-export const TICKET_CREATE_RETRY_LIMIT = INTEGRATION_QUEUES[1]!.retryLimit;
+export const TICKET_CREATE_RETRY_LIMIT = INTEGRATION_QUEUES.find(
+  (queue) => queue.name === TICKET_CREATE_QUEUE,
+)!.retryLimit;

@@ -6,8 +6,17 @@ import type { JobQueue } from '../jobs/queue.ts';
 import { countBillableDomains } from '../platform/domains.ts';
 import type { ConnectionService } from './connection.ts';
 import { recordEvent } from './history.ts';
-import { LICENCE_SYNC_QUEUE, type LicenceSyncJob } from './jobs.ts';
+import { integrationEnabled } from './account-gate.ts';
+import {
+  LICENCE_RELEASE_QUEUE,
+  LICENCE_SYNC_QUEUE,
+  type LicenceReleaseJob,
+  type LicenceSyncJob,
+} from './jobs.ts';
 import { getMapping, type CustomerMapping } from './mappings.ts';
+
+// Failures after which HaloPSA may or may not have done the write.
+const AMBIGUOUS_CODES = ['timeout', 'connection_failed', 'server_error'];
 
 /**
  * Keeps one HaloPSA SoftwareLicence per mapped customer whose `count` is the customer's number
@@ -19,6 +28,7 @@ export class LicenceSync {
     private readonly queue: JobQueue,
     private readonly connections: ConnectionService,
     private readonly logger: Logger,
+    private readonly options: { writeSettleSeconds: number } = { writeSettleSeconds: 120 },
   ) {}
 
   /** Queue a sync of one customer inside `tx`, if that customer is mapped. */
@@ -52,10 +62,73 @@ export class LicenceSync {
     );
   }
 
+  /** Customer-removing listener: release the licence of a mapped customer that is deleted. */
+  async releaseCustomerInTransaction(
+    tx: Transaction,
+    accountId: string,
+    customerId: string,
+  ): Promise<void> {
+    const [mapping] = await tx.query<{ halo_licence_id: number | null }>(
+      'SELECT halo_licence_id FROM halopsa_customer_mappings WHERE account_id = $1 AND customer_id = $2',
+      [accountId, customerId],
+    );
+    if (mapping?.halo_licence_id == null) return;
+    await this.enqueueReleaseInTransaction(tx, {
+      accountId,
+      customerId,
+      licenceId: mapping.halo_licence_id,
+    });
+  }
+
+  /** Queue, inside `tx`, the job that sets a licence no mapping uses any more to 0. */
+  async enqueueReleaseInTransaction(tx: Transaction, released: LicenceReleaseJob): Promise<void> {
+    await this.queue.enqueue(LICENCE_RELEASE_QUEUE, released satisfies LicenceReleaseJob, { tx });
+  }
+
+  /** The job handler of a released licence: set its count to 0 unless it is gone already. */
+  async release(job: LicenceReleaseJob): Promise<void> {
+    if (!(await integrationEnabled(this.db, job.accountId))) {
+      this.logger.info(
+        { accountId: job.accountId, licenceId: job.licenceId },
+        'integration is off; licence left as it is',
+      );
+      return;
+    }
+    const client = await this.connections.clientFor(job.accountId);
+    const licence = await client.getLicence(job.licenceId);
+    if (!licence || licence.count === 0) return;
+    await client.saveLicences([{ id: job.licenceId, count: 0 }]);
+    await recordAudit(this.db, {
+      accountId: job.accountId,
+      actor: SYSTEM_ACTOR,
+      action: 'halopsa.licence.released',
+      customerId: job.customerId,
+      targetType: 'halopsa_licence',
+      targetId: job.licenceId,
+      before: { count: licence.count },
+      after: { endpoint: 'POST /api/SoftwareLicence', count: 0, result: 'succeeded' },
+    });
+    await recordEvent(this.db, {
+      accountId: job.accountId,
+      customerId: job.customerId,
+      event: 'licence.updated',
+      outcome: 'succeeded',
+      message: `HaloPSA licence ${job.licenceId} is no longer mapped; its count was set from ${licence.count} to 0.`,
+      detail: { licenceId: job.licenceId, count: 0, previousCount: licence.count },
+    });
+  }
+
   /** The job handler: bring one customer's licence to its billable count. */
   async run(job: LicenceSyncJob): Promise<void> {
     const mapping = await getMapping(this.db, job.accountId, job.customerId);
     if (!mapping) return;
+    if (!(await integrationEnabled(this.db, job.accountId))) {
+      this.logger.info(
+        { accountId: job.accountId, customerId: job.customerId },
+        'integration is off; licence sync skipped',
+      );
+      return;
+    }
 
     const count = await countBillableDomains(this.db, job.accountId, job.customerId);
     try {
@@ -86,12 +159,29 @@ export class LicenceSync {
         event = 'licence.unchanged';
       }
 
-      await this.db.query(
-        `UPDATE halopsa_customer_mappings
-            SET halo_licence_id = $3, synced_count = $4, synced_at = now(), sync_error = NULL
-          WHERE account_id = $1 AND customer_id = $2`,
-        [job.accountId, job.customerId, saved.id, count],
-      );
+      // The mapping may have been removed or pointed elsewhere while HaloPSA was called; then
+      // the licence just written belongs to no mapping and is released instead of recorded.
+      const recorded = await this.db.transaction(async (tx) => {
+        const rows = await tx.query(
+          `UPDATE halopsa_customer_mappings
+              SET halo_licence_id = $3, synced_count = $4, synced_at = now(), sync_error = NULL
+            WHERE account_id = $1 AND customer_id = $2 AND halo_client_id = $5 AND halo_item_id = $6
+            RETURNING customer_id`,
+          [
+            job.accountId,
+            job.customerId,
+            saved.id,
+            count,
+            mapping.haloClientId,
+            mapping.haloItemId,
+          ],
+        );
+        if (rows.length === 0) {
+          await this.enqueueReleaseInTransaction(tx, { ...job, licenceId: saved.id });
+        }
+        return rows.length > 0;
+      });
+      if (!recorded) return;
       if (event !== 'licence.unchanged') {
         await recordAudit(this.db, {
           accountId: job.accountId,
@@ -128,6 +218,15 @@ export class LicenceSync {
       );
     } catch (error) {
       await this.recordFailure(job, error);
+      if (error instanceof HaloPsaError && AMBIGUOUS_CODES.includes(error.code)) {
+        // The write may still land after this attempt gave up (HaloPSA's gateway works on a
+        // request for up to about 60 s), and an older count landing last would stay wrong. A
+        // check after that window (DMARCDESK_HALOPSA_WRITE_SETTLE_SECONDS) repairs it.
+        await this.queue.enqueue(LICENCE_SYNC_QUEUE, job, {
+          singletonKey: job.customerId,
+          startAfterSeconds: this.options.writeSettleSeconds,
+        });
+      }
       throw error;
     }
   }

@@ -1,4 +1,4 @@
-import type { Database, Queryable } from '../db/database.ts';
+import type { Database, Queryable, Transaction } from '../db/database.ts';
 import { AppError } from '../errors/app-error.ts';
 import type { HaloPsaClient } from '../halopsa/index.ts';
 import { toAppError } from './halopsa-errors.ts';
@@ -74,6 +74,12 @@ export async function getMapping(
   return row ? toMapping(row) : null;
 }
 
+/** Called in the saving transaction for each licence that no mapping uses any more. */
+export type LicenceReleasedListener = (
+  tx: Transaction,
+  released: { accountId: string; customerId: string; licenceId: number },
+) => Promise<void>;
+
 export interface MappingInput {
   customerId: string;
   haloClientId: number;
@@ -90,6 +96,7 @@ export async function saveMappings(
   client: HaloPsaClient,
   accountId: string,
   rows: MappingInput[],
+  onLicenceReleased: LicenceReleasedListener,
 ): Promise<CustomerMapping[]> {
   const seen = new Map<string, number>();
   rows.forEach((row, index) => {
@@ -102,6 +109,22 @@ export async function saveMappings(
       );
     }
     seen.set(row.customerId, index);
+  });
+
+  // One HaloPSA licence per client and item: two customers on the same pair would share a
+  // licence and overwrite each other's count.
+  const pairs = new Map<string, number>();
+  rows.forEach((row, index) => {
+    const key = `${row.haloClientId}/${row.haloItemId}`;
+    const earlier = pairs.get(key);
+    if (earlier !== undefined) {
+      throw invalid(
+        index,
+        'haloClientId',
+        `row ${earlier + 1} already bills HaloPSA customer ${row.haloClientId} with item ${row.haloItemId}; map each customer account to its own HaloPSA customer, or choose another item`,
+      );
+    }
+    pairs.set(key, index);
   });
 
   const customers = await db.query<{ id: string }>(
@@ -153,6 +176,28 @@ export async function saveMappings(
   });
 
   await db.transaction(async (tx) => {
+    // A licence that no mapping will use any more is set to 0 by a job, so that HaloPSA stops
+    // billing for it: the mapping was removed, or now points at another client or item.
+    const released = await tx.query<{ customer_id: string; halo_licence_id: number }>(
+      `SELECT m.customer_id, m.halo_licence_id FROM halopsa_customer_mappings m
+         LEFT JOIN unnest($2::uuid[], $3::int[], $4::int[]) AS kept(customer_id, client_id, item_id)
+                ON kept.customer_id = m.customer_id
+        WHERE m.account_id = $1 AND m.halo_licence_id IS NOT NULL
+          AND (kept.customer_id IS NULL OR kept.client_id <> m.halo_client_id OR kept.item_id <> m.halo_item_id)`,
+      [
+        accountId,
+        rows.map((row) => row.customerId),
+        rows.map((row) => row.haloClientId),
+        rows.map((row) => row.haloItemId),
+      ],
+    );
+    for (const licence of released) {
+      await onLicenceReleased(tx, {
+        accountId,
+        customerId: licence.customer_id,
+        licenceId: licence.halo_licence_id,
+      });
+    }
     await tx.query(
       `DELETE FROM halopsa_customer_mappings WHERE account_id = $1 AND NOT (customer_id = ANY($2::uuid[]))`,
       [accountId, rows.map((row) => row.customerId)],

@@ -225,7 +225,9 @@ export function integrationRoutes({
         const input = parseInput(mappingsRequestSchema, request.body);
         const client = await connections.clientFor(accountId);
         const before = await listMappings(db, accountId);
-        const mappings = await saveMappings(db, client, accountId, input.mappings);
+        const mappings = await saveMappings(db, client, accountId, input.mappings, (tx, released) =>
+          licences.enqueueReleaseInTransaction(tx, released),
+        );
         await audit(request, 'halopsa.mappings.saved', 'halopsa_mappings', {
           before,
           after: mappings,

@@ -26,6 +26,8 @@ export interface EnqueueOptions {
   singletonKey?: string;
   /** Higher runs first. */
   priority?: number;
+  /** Hold the job back for this many seconds. */
+  startAfterSeconds?: number;
 }
 
 /** The durable job queue on the service's own database, PostgreSQL or PGlite, via pg-boss. */
@@ -80,6 +82,7 @@ export class JobQueue {
       ...(options.tx ? { db: options.tx.jobSql } : {}),
       ...(options.singletonKey ? { singletonKey: options.singletonKey } : {}),
       ...(options.priority !== undefined ? { priority: options.priority } : {}),
+      ...(options.startAfterSeconds !== undefined ? { startAfter: options.startAfterSeconds } : {}),
     });
   }
 
@@ -94,7 +97,13 @@ export class JobQueue {
   ): Promise<void> {
     await this.boss.work<Data>(
       name,
-      { batchSize: 1, pollingIntervalSeconds: options.pollingIntervalSeconds ?? 1 },
+      {
+        batchSize: 1,
+        pollingIntervalSeconds: options.pollingIntervalSeconds ?? 1,
+        // NOTIFY wakes a worker once per send, but it takes one job per fetch, so a burst of
+        // jobs would otherwise wait for pg-boss's 30-second backstop poll between jobs.
+        notifyPollingIntervalSeconds: options.pollingIntervalSeconds ?? 1,
+      },
       async (jobs) => {
         for (const job of jobs) {
           const log = this.logger.child({

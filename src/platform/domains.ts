@@ -51,13 +51,40 @@ export type BillableDomainsChangedListener = (
   change: { accountId: string; customerId: string },
 ) => Promise<void>;
 
+/** Called inside the transaction that deletes a customer account, before its rows go. */
+export type CustomerRemovingListener = (
+  tx: Transaction,
+  removing: { accountId: string; customerId: string },
+) => Promise<void>;
+
 export class DomainService {
   private readonly listeners: BillableDomainsChangedListener[] = [];
+  private readonly removingListeners: CustomerRemovingListener[] = [];
 
   constructor(private readonly db: Database) {}
 
   onBillableDomainsChanged(listener: BillableDomainsChangedListener): void {
     this.listeners.push(listener);
+  }
+
+  onCustomerRemoving(listener: CustomerRemovingListener): void {
+    this.removingListeners.push(listener);
+  }
+
+  /** Delete a customer account with its domains and groups, telling listeners first. */
+  async removeCustomer(accountId: string, customerId: string): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      const rows = await tx.query(
+        'SELECT 1 FROM customers WHERE account_id = $1 AND id = $2 FOR UPDATE',
+        [accountId, customerId],
+      );
+      if (rows.length === 0) throw notFound('customer account', customerId);
+      for (const listener of this.removingListeners) await listener(tx, { accountId, customerId });
+      await tx.query('DELETE FROM customers WHERE account_id = $1 AND id = $2', [
+        accountId,
+        customerId,
+      ]);
+    });
   }
 
   async list(
@@ -103,11 +130,18 @@ export class DomainService {
         );
       }
 
+      // ON CONFLICT covers a concurrent insert of the same name that the check above missed.
       const [row] = await tx.query<DomainRow>(
         `INSERT INTO domains (account_id, customer_id, name, status) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (account_id, name) DO NOTHING
          RETURNING *`,
         [accountId, customerId, name, input.status ?? BILLABLE_STATUS],
       );
+      if (!row) {
+        throw new AppError('conflict', `The domain ${name} is already monitored in this account.`, {
+          field: 'name',
+        });
+      }
       await this.notify(tx, accountId, customerId);
       return toDomain(row!);
     });

@@ -5,13 +5,7 @@ import { accountOf, actorOf } from '../auth/request-auth.ts';
 import type { Database } from '../db/database.ts';
 import { parseInput } from '../errors/validation.ts';
 import { getAccount, updateAccount } from './accounts.ts';
-import {
-  createCustomer,
-  deleteCustomer,
-  getCustomer,
-  listCustomers,
-  renameCustomer,
-} from './customers.ts';
+import { createCustomer, getCustomer, listCustomers, renameCustomer } from './customers.ts';
 import {
   deleteDomainGroup,
   getDomainGroup,
@@ -108,11 +102,11 @@ export function platformRoutes({ db, domains }: PlatformRoutesOptions): FastifyP
       async (request, reply) => {
         const { id } = parseInput(idParams, request.params, 'path');
         const accountId = accountOf(request);
-        // Remove the domains one by one first so that each removal reaches the subscription.
-        for (const domain of await domains.list(accountId, { customerId: id })) {
-          await domains.remove(accountId, domain.id);
-        }
-        await deleteCustomer(db, accountId, id);
+        const before = await getCustomer(db, accountId, id);
+        // Listeners release what the customer held elsewhere (its HaloPSA licence) in the
+        // same transaction as the delete.
+        await domains.removeCustomer(accountId, id);
+        await audit(request, 'customer.deleted', 'customer', id, { customerId: id, before });
         return reply.code(204).send();
       },
     );

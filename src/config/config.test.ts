@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ConfigError, loadConfig } from './config.ts';
+
+describe('loadConfig', () => {
+  test('defaults to PGlite in ./data', () => {
+    const config = loadConfig({});
+    assert.equal(config.databaseUrl, null);
+    assert.equal(config.dataDir, './data');
+    assert.equal(config.port, 8080);
+    assert.equal(config.publicUrl, 'http://127.0.0.1:8080');
+  });
+
+  test('lists every problem at once', () => {
+    assert.throws(
+      () =>
+        loadConfig({
+          DMARCDESK_PORT: 'eighty',
+          DMARCDESK_LOG_LEVEL: 'loud',
+          DMARCDESK_SECRET_KEY: 'c2hvcnQ=',
+          DMARCDESK_PORTT: '1',
+        }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.equal(error.problems.length, 4);
+        assert.match(error.message, /DMARCDESK_PORTT is not a known setting/);
+        assert.match(error.message, /DMARCDESK_PORT must be a whole number/);
+        assert.match(error.message, /DMARCDESK_LOG_LEVEL must be one of/);
+        assert.match(error.message, /DMARCDESK_SECRET_KEY must be 32 bytes/);
+        return true;
+      },
+    );
+  });
+
+  test('ignores the CLI and test variables', () => {
+    const config = loadConfig({
+      DMARCDESK_URL: 'http://127.0.0.1:8080',
+      DMARCDESK_TOKEN: 'ddk_x',
+      DMARCDESK_TEST_DATABASE_URL: 'postgres://127.0.0.1/test',
+      DMARCDESK_BENCH_SKIP_POSTGRES: '1',
+    });
+    assert.equal(config.port, 8080);
+  });
+
+  test('ignores variables of other programs', () => {
+    assert.equal(loadConfig({ PORT: 'not a number', NODE_ENV: 'production' }).port, 8080);
+  });
+});
