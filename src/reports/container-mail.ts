@@ -1,5 +1,3 @@
-import { simpleParser } from 'mailparser';
-
 import { ReportInputError } from './report-input-error.ts';
 
 export interface MailPart {
@@ -15,6 +13,9 @@ export interface MailPart {
  * attachment disposition is returned too, since some reporters send the XML inline.
  */
 export async function readMailParts(input: Buffer, label: string): Promise<MailPart[]> {
+  // Loaded on first use: mailparser costs about a tenth of a second to load, which every
+  // process that only reads XML or gzip would otherwise pay at start.
+  const { simpleParser } = await import('mailparser');
   let mail;
   try {
     mail = await simpleParser(input, {

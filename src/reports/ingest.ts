@@ -6,6 +6,7 @@ import {
   MAX_REPAIR_BYTES,
   parseAggregateReport,
   parseAggregateStream,
+  type AggregateParseLimits,
   type ParsedAggregateReport,
 } from './aggregate-parser.ts';
 import { AggregateReportWriter, storeAggregateReport } from './aggregate-report-writer.ts';
@@ -84,6 +85,8 @@ export interface IngestSource {
 
 export interface IngestOptions {
   limits?: Partial<ContainerLimits>;
+  /** Limits of one aggregate report document; the defaults are those of parseAggregateStream. */
+  parseLimits?: Partial<AggregateParseLimits>;
   /** Whether the report mail of a failure report is kept as received; default false. */
   keepFailureMessages?: boolean;
   /** How many bytes of a rejected input are kept; default 1 MiB. */
@@ -102,6 +105,7 @@ export class ReportIngestService {
   private readonly aggregateListeners: AggregateReportStoredListener[] = [];
   private readonly failureListeners: FailureReportStoredListener[] = [];
   private readonly limits: Partial<ContainerLimits>;
+  private readonly parseLimits: Partial<AggregateParseLimits>;
   private readonly keepFailureMessages: boolean;
   private readonly rejectedKeepBytes: number;
 
@@ -111,6 +115,7 @@ export class ReportIngestService {
     options: IngestOptions = {},
   ) {
     this.limits = options.limits ?? {};
+    this.parseLimits = options.parseLimits ?? {};
     this.keepFailureMessages = options.keepFailureMessages ?? false;
     this.rejectedKeepBytes = options.rejectedKeepBytes ?? DEFAULT_REJECTED_KEEP_BYTES;
   }
@@ -282,14 +287,18 @@ export class ReportIngestService {
       return await this.db.transaction(async (tx) => {
         const writer = new AggregateReportWriter(tx, { accountId, receivedVia: source.via });
         let monitored = false;
-        const summary = await parseAggregateStream(reading.chunks(), {
-          header: async (header) => {
-            const domain = await findDomainByName(tx, accountId, header.policy.domain);
-            monitored = domain !== null;
-            await writer.begin(header, domain?.id ?? null);
+        const summary = await parseAggregateStream(
+          reading.chunks(),
+          {
+            header: async (header) => {
+              const domain = await findDomainByName(tx, accountId, header.policy.domain);
+              monitored = domain !== null;
+              await writer.begin(header, domain?.id ?? null);
+            },
+            records: (batch) => writer.add(batch),
           },
-          records: (batch) => writer.add(batch),
-        });
+          this.parseLimits,
+        );
         const outcome = await writer.finish(summary, reading.sha256());
         const domain = summary.policy.domain;
         if (outcome.status === 'duplicate') {
@@ -342,7 +351,7 @@ export class ReportIngestService {
     if (bytes === null) return null;
     let parsed: ParsedAggregateReport;
     try {
-      parsed = parseAggregateReport(bytes);
+      parsed = parseAggregateReport(bytes, this.parseLimits);
     } catch (error) {
       if (error instanceof ReportInputError) return null;
       throw error;
