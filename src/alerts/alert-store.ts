@@ -65,7 +65,51 @@ export interface ForensicEvidence {
   };
 }
 
-export type AlertEvidence = ThresholdEvidence | ForensicEvidence;
+/** A DNS record as one lookup saw it, as a DNS alert and its ticket show it. */
+export interface DnsRecordSnapshot {
+  observationId: string;
+  /** ISO 8601 time of the lookup. */
+  observedAt: string;
+  /** ok, nxdomain or nodata. */
+  lookupStatus: string;
+  /** Each TXT record with its strings joined, sorted; empty when there is none. */
+  records: string[];
+  /** CNAME targets followed from the name, in order. */
+  cnameChain: string[];
+  /** The validator's verdict in one or two sentences. */
+  verdict: string;
+  findings: { code: string; severity: string; message: string }[];
+}
+
+/** The facts of a confirmed change of a DMARC, SPF or DKIM record. */
+export interface DnsEvidence {
+  kind: 'dns';
+  recordKind: 'dmarc' | 'spf' | 'dkim';
+  /** The DNS name looked up, such as _dmarc.example.com. */
+  name: string;
+  /** The DKIM selector, or null for DMARC and SPF. */
+  selector: string | null;
+  /**
+   * meaning, removed, appeared, became_invalid or weakened; invalid_at_first_check for a
+   * record that was invalid when the domain was first checked.
+   */
+  change: string;
+  /** The highest severity of the details (info, warning, critical), or null without details. */
+  severity: string | null;
+  /** The meaning of the change for mail, in sentences. */
+  meaning: string;
+  details: { field: string; before: string; after: string; severity: string; message: string }[];
+  /** The record before the change; null when the domain had not been checked before. */
+  before: DnsRecordSnapshot | null;
+  after: DnsRecordSnapshot;
+  /** When a lookup first showed the change, and when a second lookup confirmed it. */
+  firstSeenAt: string;
+  confirmedAt: string;
+  /** SHA-256 of the new meaning, the part of the fingerprint that distinguishes changes. */
+  meaningHash: string;
+}
+
+export type AlertEvidence = ThresholdEvidence | ForensicEvidence | DnsEvidence;
 
 export interface Alert {
   id: string;

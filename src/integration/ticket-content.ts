@@ -1,4 +1,10 @@
-import type { Alert, ForensicEvidence, ThresholdEvidence } from '../alerts/alert-store.ts';
+import type {
+  Alert,
+  DnsEvidence,
+  DnsRecordSnapshot,
+  ForensicEvidence,
+  ThresholdEvidence,
+} from '../alerts/alert-store.ts';
 import type { Incident } from '../alerts/incident-store.ts';
 
 /** The summary and details of the HaloPSA ticket for an alert, readable without signing in. */
@@ -14,6 +20,7 @@ export function formatTicket(
 
   if (evidence.kind === 'threshold') lines.push(...thresholdLines(alert.domainName, evidence));
   if (evidence.kind === 'forensic') lines.push(...forensicLines(alert.domainName, evidence));
+  if (evidence.kind === 'dns') lines.push(...dnsLines(alert.domainName, evidence));
   lines.push('', `Evidence in dmarcdesk: ${link}`, `dmarcdesk alert id: ${alert.id}`);
 
   // HaloPSA's summary field is short on many tenants, so the summary keeps to the kind and domain.
@@ -91,6 +98,65 @@ function forensicLines(domainName: string, evidence: ForensicEvidence): string[]
   if (evidence.authenticationResults.length === 0) lines.push('  (none in the report)');
   // Ten results are plenty to judge a failure; some reporters copy every hop's results.
   for (const result of evidence.authenticationResults.slice(0, 10)) lines.push(`  ${result}`);
+  return lines;
+}
+
+const dnsRecordWords: Record<DnsEvidence['recordKind'], string> = {
+  dmarc: 'DMARC record',
+  spf: 'SPF record',
+  dkim: 'DKIM key',
+};
+
+const dnsChangeWords: Record<string, string> = {
+  meaning: 'the meaning of the record changed',
+  removed: 'the record was removed',
+  appeared: 'a record appeared',
+  became_invalid: 'the record became invalid',
+  weakened: 'the record became weaker',
+  invalid_at_first_check: 'the record was invalid when the domain was first checked',
+};
+
+/** Lists the record before and after a confirmed DNS change, the verdicts and what changed. */
+function dnsLines(domainName: string, evidence: DnsEvidence): string[] {
+  const selector = evidence.selector ? ` (selector ${evidence.selector})` : '';
+  const lines = [
+    `Domain: ${domainName}`,
+    `Alert: ${dnsRecordWords[evidence.recordKind]}${selector} at ${evidence.name}: ${dnsChangeWords[evidence.change] ?? evidence.change}`,
+    `Severity: ${evidence.severity ?? 'info'}`,
+    `First seen: ${evidence.firstSeenAt} (UTC); confirmed by a second lookup at ${evidence.confirmedAt} (UTC)`,
+    '',
+    'What the change means:',
+    `  ${evidence.meaning}`,
+    '',
+    ...dnsRecordLines('Before', evidence.before),
+    '',
+    ...dnsRecordLines('After', evidence.after),
+  ];
+  if (evidence.details.length > 0) {
+    lines.push('', 'What changed:');
+    for (const item of evidence.details) {
+      lines.push(
+        `  ${item.field}: ${item.before} -> ${item.after} (${item.severity})`,
+        `    ${item.message}`,
+      );
+    }
+  }
+  const problems = evidence.after.findings.filter((item) => item.severity !== 'info');
+  if (problems.length > 0) {
+    lines.push('', 'Findings on the record now:');
+    // Ten findings are plenty to act on, and a broken SPF tree can produce dozens.
+    for (const item of problems.slice(0, 10)) lines.push(`  [${item.severity}] ${item.message}`);
+  }
+  return lines;
+}
+
+function dnsRecordLines(label: string, record: DnsRecordSnapshot | null): string[] {
+  if (!record) return [`${label}: (not checked before)`];
+  const lines = [`${label} (looked up ${record.observedAt} UTC, ${record.lookupStatus}):`];
+  if (record.cnameChain.length > 0) lines.push(`  CNAME: ${record.cnameChain.join(' -> ')}`);
+  if (record.records.length === 0) lines.push('  (no record)');
+  for (const text of record.records) lines.push(`  ${text}`);
+  lines.push(`  Verdict: ${record.verdict}`);
   return lines;
 }
 
