@@ -34,6 +34,7 @@ import { auditRoutes } from './audit/routes.ts';
 import { oidcRoutes } from './auth/oidc-routes.ts';
 import { authRoutes } from './auth/routes.ts';
 import { SignInService } from './auth/sign-in.ts';
+import { checkStoredSecrets } from './integration/secret-rotation.ts';
 import { JobQueue } from './jobs/queue.ts';
 import { DomainService } from './platform/domains.ts';
 import { platformRoutes } from './platform/routes.ts';
@@ -97,6 +98,7 @@ export async function createApp(
       connections,
       logger.child({ component: 'licence-sync' }),
     );
+    await checkStoredSecrets(db, secrets);
     const tickets = new TicketDispatch(
       db,
       queue,

@@ -1,8 +1,8 @@
-import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { fromPglite } from 'pg-boss';
 import type { Logger } from 'pino';
+import { ensureDataDir } from './data-dir.ts';
 import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.ts';
 
 /** Anything that runs one SQL statement with parameters: the database or an open transaction. */
@@ -108,7 +108,7 @@ async function openPglite(options: OpenDatabaseOptions): Promise<Database> {
   if (options.inMemory) {
     pglite = await PGlite.create();
   } else {
-    mkdirSync(options.dataDir, { recursive: true });
+    ensureDataDir(options.dataDir);
     // PGlite has no protection against a second process opening the same folder, and two
     // writers corrupt it, so the folder is locked for the life of this process.
     lock = acquireDataDirLock(options.dataDir);

@@ -11,7 +11,7 @@ import {
   type TestDatabase,
 } from '../../test/support/databases.ts';
 import { halopsaSecretContext, SecretBox, SecretDecryptionError } from './secret-box.ts';
-import { reencryptSecrets } from './secret-rotation.ts';
+import { checkStoredSecrets, reencryptSecrets } from './secret-rotation.ts';
 
 const CONTEXT = halopsaSecretContext('account-a', 'https://acme.halopsa.com');
 
@@ -91,6 +91,23 @@ for (const engine of DATABASE_ENGINES) {
     after(async () => {
       await db?.close();
       await database?.drop();
+    });
+
+    test('start-up check names an undecryptable secret', async () => {
+      const key = randomBytes(32);
+      const [account] = await Promise.all([createAccount(db, { name: 'Start check' })]);
+      const url = 'https://start-check.halopsa.com';
+      await db.query(
+        `INSERT INTO halopsa_connections (account_id, base_url, client_id, client_secret_encrypted)
+         VALUES ($1, $2, 'client', $3)`,
+        [account!.id, url, new SecretBox(key).encrypt('s', halopsaSecretContext(account!.id, url))],
+      );
+      await checkStoredSecrets(db, new SecretBox(key));
+      await assert.rejects(
+        checkStoredSecrets(db, new SecretBox(randomBytes(32))),
+        /DMARCDESK_SECRET_KEY/,
+      );
+      await db.query('DELETE FROM halopsa_connections WHERE account_id = $1', [account!.id]);
     });
 
     test('re-encrypts old rows with the current key', async () => {

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { ensureDataDir } from '../db/data-dir.ts';
 
 /**
  * The key for secrets at rest: DMARCDESK_SECRET_KEY when set, otherwise a key file in the data
@@ -25,7 +26,7 @@ export function resolveSecretKey(
     return key;
   }
 
-  mkdirSync(dataDir, { recursive: true });
+  ensureDataDir(dataDir);
   const key = randomBytes(32);
   writeFileSync(path, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
   logger.warn(

@@ -29,3 +29,33 @@ export async function reencryptSecrets(
   }
   return { checked: rows.length, reencrypted };
 }
+
+/**
+ * Check at start that the configured keys decrypt every stored HaloPSA client secret, so that a
+ * wrong DMARCDESK_SECRET_KEY stops the start with a clear message instead of failing each job.
+ */
+export async function checkStoredSecrets(db: Database, secrets: SecretBox): Promise<void> {
+  const rows = await db.query<{
+    account_id: string;
+    base_url: string;
+    client_secret_encrypted: Uint8Array;
+  }>('SELECT account_id, base_url, client_secret_encrypted FROM halopsa_connections');
+  const unreadable = rows.filter((row) => {
+    try {
+      secrets.decrypt(
+        Buffer.from(row.client_secret_encrypted),
+        halopsaSecretContext(row.account_id, row.base_url),
+      );
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (unreadable.length > 0) {
+    throw new Error(
+      `The configured secret keys do not decrypt the stored HaloPSA client secret of ${unreadable.length} of ${rows.length} ` +
+        `account(s) (first: ${unreadable[0]!.account_id}). Set DMARCDESK_SECRET_KEY to the key they were encrypted with, ` +
+        'or list it in DMARCDESK_PREVIOUS_SECRET_KEYS.',
+    );
+  }
+}
