@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { raiseDnsAlertForChange } from './alerts/dns-evaluation.ts';
 import { raiseForensicAlertForReport } from './alerts/forensic-evaluation.ts';
 import { evaluateThresholdForReport } from './alerts/threshold-evaluation.ts';
 import { AlertService } from './alerts/alert-service.ts';
@@ -8,11 +9,23 @@ import { alertRoutes } from './alerts/routes.ts';
 import type { Config } from './config/config.ts';
 import { openDatabase, type Database } from './db/database.ts';
 import { migrate } from './db/migrate.ts';
+import { DnsMonitor } from './dns/monitor.ts';
+import {
+  DNS_CHECK_QUEUE,
+  DNS_CHECK_WORKERS,
+  DNS_QUEUES,
+  DnsCheckScheduler,
+  type DnsCheckJob,
+} from './dns/monitor-schedule.ts';
+import { DnsResolver } from './dns/resolver.ts';
+import { dnsRoutes } from './dns/routes.ts';
 import { buildServer } from './http/server.ts';
 import { ConnectionService } from './integration/connection.ts';
 import {
   INTEGRATION_QUEUES,
+  LICENCE_RELEASE_QUEUE,
   LICENCE_SYNC_QUEUE,
+  type LicenceReleaseJob,
   TICKET_CREATE_QUEUE,
   type LicenceSyncJob,
   type TicketCreateJob,
@@ -23,9 +36,7 @@ import { integrationRoutes } from './integration/routes.ts';
 import { SecretBox } from './integration/secret-box.ts';
 import { resolveSecretKey } from './integration/secret-key.ts';
 import {
-  LICENCE_RELEASE_QUEUE,
   TICKET_NOTE_QUEUE,
-  type LicenceReleaseJob,
   TICKET_NOTE_QUEUE_DEFINITION,
   TicketDispatch,
   type TicketNoteJob,
@@ -34,7 +45,6 @@ import { auditRoutes } from './audit/routes.ts';
 import { oidcRoutes } from './auth/oidc-routes.ts';
 import { authRoutes } from './auth/routes.ts';
 import { SignInService } from './auth/sign-in.ts';
-import { checkStoredSecrets } from './integration/secret-rotation.ts';
 import { JobQueue } from './jobs/queue.ts';
 import { DomainService } from './platform/domains.ts';
 import { platformRoutes } from './platform/routes.ts';
@@ -56,6 +66,9 @@ export interface App {
   tickets: TicketDispatch;
   /** Resolves quiet incidents and queues held notes, every minute where workers run. */
   incidents: IncidentMaintenance;
+  /** DNS checks of each domain's DMARC, SPF and DKIM records, and their schedule. */
+  dnsMonitor: DnsMonitor;
+  dnsScheduler: DnsCheckScheduler;
   /** Stop accepting requests, let running jobs finish, close the database. */
   close(): Promise<void>;
 }
@@ -78,7 +91,7 @@ export async function createApp(
   try {
     await migrate(db, logger);
     const queue = new JobQueue(db, logger.child({ component: 'jobs' }));
-    await queue.start([...INTEGRATION_QUEUES, TICKET_NOTE_QUEUE_DEFINITION]);
+    await queue.start([...INTEGRATION_QUEUES, TICKET_NOTE_QUEUE_DEFINITION, ...DNS_QUEUES]);
 
     const secrets = new SecretBox(
       resolveSecretKey(config.secretKey, config.dataDir, logger),
@@ -97,8 +110,8 @@ export async function createApp(
       queue,
       connections,
       logger.child({ component: 'licence-sync' }),
+      { writeSettleSeconds: config.halopsaWriteSettleSeconds },
     );
-    await checkStoredSecrets(db, secrets);
     const tickets = new TicketDispatch(
       db,
       queue,
@@ -112,7 +125,9 @@ export async function createApp(
     domains.onBillableDomainsChanged((tx, change) =>
       licences.enqueueInTransaction(tx, change.accountId, change.customerId),
     );
-      { writeSettleSeconds: config.halopsaWriteSettleSeconds },
+    domains.onCustomerRemoving((tx, removing) =>
+      licences.releaseCustomerInTransaction(tx, removing.accountId, removing.customerId),
+    );
 
     const alerts = new AlertService({ reopenWithinSeconds: config.incidents.reopenWithinSeconds });
     alerts.onAlertCreated((tx, alert, change) => tickets.route(tx, alert, change));
@@ -127,9 +142,6 @@ export async function createApp(
 
     const reports = new ReportIngestService(db, logger.child({ component: 'reports' }), {
       limits: { maxInputBytes: config.maxUploadBytes },
-    domains.onCustomerRemoving((tx, removing) =>
-      licences.releaseCustomerInTransaction(tx, removing.accountId, removing.customerId),
-    );
       keepFailureMessages: config.keepFailureMessages,
       rejectedKeepBytes: config.rejectedKeepBytes,
     });
@@ -142,8 +154,34 @@ export async function createApp(
       }),
     );
 
+    const dnsMonitor = new DnsMonitor({
+      db,
+      lookups: new DnsResolver({
+        ...(config.dnsServers ? { servers: config.dnsServers } : {}),
+        timeoutMs: config.dnsTimeoutMs,
+      }),
+      logger: logger.child({ component: 'dns' }),
+      confirmDelaySeconds: config.dnsConfirmDelaySeconds,
+    });
+    dnsMonitor.onChangeConfirmed(
+      raiseDnsAlertForChange(alerts, logger.child({ component: 'alerts' })),
+    );
+    const dnsScheduler = new DnsCheckScheduler({
+      db,
+      queue,
+      logger: logger.child({ component: 'dns' }),
+      sweepSeconds: config.dnsSweepSeconds,
+    });
+
     if (config.runWorkers) {
+      for (let worker = 0; worker < DNS_CHECK_WORKERS; worker += 1) {
+        await queue.work<DnsCheckJob>(DNS_CHECK_QUEUE, async (data) => {
+          await dnsMonitor.checkDomain(data.accountId, data.domainId, data.trigger);
+        });
+      }
+      dnsScheduler.start();
       await queue.work<LicenceSyncJob>(LICENCE_SYNC_QUEUE, (data) => licences.run(data));
+      await queue.work<LicenceReleaseJob>(LICENCE_RELEASE_QUEUE, (data) => licences.release(data));
       await queue.work<TicketCreateJob>(TICKET_CREATE_QUEUE, (data, job) => tickets.run(data, job));
       await queue.work<TicketNoteJob>(TICKET_NOTE_QUEUE, (data, job) => tickets.runNote(data, job));
       incidents.start();
@@ -167,6 +205,7 @@ export async function createApp(
         platformRoutes({ db, domains }),
         reportRoutes({ db, ingest: reports, receivingAddress: config.receivingAddress }),
         alertRoutes({ db }),
+        dnsRoutes({ db, scheduler: dnsScheduler }),
         integrationRoutes({ db, connections, licences }),
       ],
     });
@@ -179,11 +218,11 @@ export async function createApp(
         logger: logger.child({ component: 'receivers' }),
       });
     } catch (error) {
+      await dnsScheduler.stop();
       await incidents.stop();
       await queue.stop();
       throw error;
     }
-      await queue.work<LicenceReleaseJob>(LICENCE_RELEASE_QUEUE, (data) => licences.release(data));
 
     return {
       config,
@@ -197,9 +236,12 @@ export async function createApp(
       alerts,
       tickets,
       incidents,
+      dnsMonitor,
+      dnsScheduler,
       async close() {
         await receivers.stop();
         await server.close();
+        await dnsScheduler.stop();
         await incidents.stop();
         await queue.stop();
         await db.close();

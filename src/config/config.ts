@@ -1,3 +1,4 @@
+import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 
 /**
@@ -22,12 +23,12 @@ export interface Config {
   halopsaAllowedHosts: string[];
   /** Timeout for one HaloPSA request, in milliseconds. */
   halopsaTimeoutMs: number;
-  /** The settings of alert tickets and their notes in HaloPSA. */
   /**
    * Seconds to wait, after a HaloPSA write whose outcome is unknown (a timeout), before reading
    * the record back to repair it.
    */
   halopsaWriteSettleSeconds: number;
+  /** The settings of alert tickets and their notes in HaloPSA. */
   halopsaTickets: HalopsaTicketConfig;
   /** The settings that group alerts into incidents and pace the notes on their tickets. */
   incidents: IncidentConfig;
@@ -43,6 +44,14 @@ export interface Config {
   rejectedKeepBytes: number;
   /** Largest mail accepted by SMTP, read from IMAP or from the watched folder, in bytes. */
   maxMailBytes: number;
+  /** DNS servers for monitoring lookups, as `ip` or `ip:port`; null uses the system's resolvers. */
+  dnsServers: string[] | null;
+  /** Time to wait for one DNS answer, in milliseconds. */
+  dnsTimeoutMs: number;
+  /** Minimum time from the lookup that first shows a record change to the one that confirms it, in seconds. */
+  dnsConfirmDelaySeconds: number;
+  /** Seconds between the sweeps that queue the domains due for a DNS check. */
+  dnsSweepSeconds: number;
   /**
    * The form of receiving addresses, `<localPart>+<token>@<domain>`, or null when
    * DMARCDESK_RECEIVING_DOMAIN is unset. The SMTP receiver accepts mail for them, and the IMAP
@@ -192,6 +201,35 @@ const imapUrl = z.string().transform((value, context) => {
   return url;
 });
 
+const dnsServerList = z.string().transform((value, context) => {
+  const entries = value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry.length > 0);
+  for (const entry of entries) {
+    const bracketed = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(entry);
+    const withPort = /^([^:]+):(\d{1,5})$/.exec(entry);
+    const [address, port] = bracketed
+      ? [bracketed[1]!, bracketed[2]]
+      : withPort
+        ? [withPort[1]!, withPort[2]]
+        : [entry, undefined];
+    const validPort = port === undefined || (Number(port) >= 1 && Number(port) <= 65535);
+    const validAddress = bracketed
+      ? isIPv6(address)
+      : withPort
+        ? isIPv4(address)
+        : isIP(address) !== 0;
+    if (!validAddress || !validPort) {
+      context.addIssue({
+        code: 'custom',
+        message: `"${entry}" is not a DNS server address such as 192.0.2.53, 192.0.2.53:5353 or [2001:db8::53]:53`,
+      });
+    }
+  }
+  return entries;
+});
+
 const accountId = z.uuid({ error: 'must be the UUID of an MSSP account' });
 
 const PRIORITY_KINDS = ['dns', 'threshold', 'forensic'] as const;
@@ -234,6 +272,7 @@ const environmentSchema = z.object({
     .default('info'),
   DMARCDESK_HALOPSA_ALLOWED_HOSTS: hostPortList.default([]),
   DMARCDESK_HALOPSA_TIMEOUT_MS: integerString(1000, 600_000).default(30_000),
+  DMARCDESK_HALOPSA_WRITE_SETTLE_SECONDS: integerString(1, 3600).default(120),
   DMARCDESK_HALOPSA_NOTE_OUTCOME_ID: integerString(1, 2_147_483_647).default(7),
   DMARCDESK_HALOPSA_TICKET_SOURCE_ID: integerString(0, 2_147_483_647).optional(),
   DMARCDESK_HALOPSA_TICKET_PRIORITIES: priorityList.default({}),
@@ -270,9 +309,25 @@ const environmentSchema = z.object({
   DMARCDESK_WATCH_DIR: z.string().min(1).optional(),
   DMARCDESK_WATCH_ACCOUNT_ID: accountId.optional(),
   DMARCDESK_WATCH_POLL_SECONDS: integerString(1, 86_400).default(30),
+  DMARCDESK_DNS_SERVERS: dnsServerList.optional(),
+  DMARCDESK_DNS_TIMEOUT_MS: integerString(50, 30_000).default(2000),
+  DMARCDESK_DNS_CONFIRM_DELAY_SECONDS: integerString(0, 86_400).default(600),
+  DMARCDESK_DNS_SWEEP_SECONDS: integerString(1, 3600).default(60),
 });
 
-  DMARCDESK_HALOPSA_WRITE_SETTLE_SECONDS: integerString(1, 3600).default(120),
+/**
+ * DMARCDESK_* variables that the service does not read but other tools of this project do:
+ * the CLI's service address and token, and the test and benchmark settings.
+ */
+function isSettingOfAnotherTool(name: string): boolean {
+  return (
+    name === 'DMARCDESK_URL' ||
+    name === 'DMARCDESK_TOKEN' ||
+    name.startsWith('DMARCDESK_TEST_') ||
+    name.startsWith('DMARCDESK_BENCH_')
+  );
+}
+
 /** The configuration is invalid; the message lists every problem, one per line. */
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -315,24 +370,12 @@ export function loadConfig(
     host: values.DMARCDESK_HOST,
     port: values.DMARCDESK_PORT,
     publicUrl: publicUrl.replace(/\/+$/, ''),
-/**
- * DMARCDESK_* variables that the service does not read but other tools of this project do:
- * the CLI's service address and token, and the test and benchmark settings.
- */
-function isSettingOfAnotherTool(name: string): boolean {
-  return (
-    name === 'DMARCDESK_URL' ||
-    name === 'DMARCDESK_TOKEN' ||
-    name.startsWith('DMARCDESK_TEST_') ||
-    name.startsWith('DMARCDESK_BENCH_')
-  );
-}
-
     secretKey: values.DMARCDESK_SECRET_KEY ?? null,
     previousSecretKeys: values.DMARCDESK_PREVIOUS_SECRET_KEYS,
     logLevel: values.DMARCDESK_LOG_LEVEL,
     halopsaAllowedHosts: values.DMARCDESK_HALOPSA_ALLOWED_HOSTS,
     halopsaTimeoutMs: values.DMARCDESK_HALOPSA_TIMEOUT_MS,
+    halopsaWriteSettleSeconds: values.DMARCDESK_HALOPSA_WRITE_SETTLE_SECONDS,
     halopsaTickets: {
       noteOutcomeId: values.DMARCDESK_HALOPSA_NOTE_OUTCOME_ID,
       sourceId: values.DMARCDESK_HALOPSA_TICKET_SOURCE_ID ?? null,
@@ -349,6 +392,13 @@ function isSettingOfAnotherTool(name: string): boolean {
     keepFailureMessages: values.DMARCDESK_KEEP_FAILURE_MESSAGES,
     rejectedKeepBytes: values.DMARCDESK_REJECTED_KEEP_BYTES,
     maxMailBytes: values.DMARCDESK_MAX_MAIL_BYTES,
+    dnsServers:
+      values.DMARCDESK_DNS_SERVERS && values.DMARCDESK_DNS_SERVERS.length > 0
+        ? values.DMARCDESK_DNS_SERVERS
+        : null,
+    dnsTimeoutMs: values.DMARCDESK_DNS_TIMEOUT_MS,
+    dnsConfirmDelaySeconds: values.DMARCDESK_DNS_CONFIRM_DELAY_SECONDS,
+    dnsSweepSeconds: values.DMARCDESK_DNS_SWEEP_SECONDS,
     ...receiverConfigs(values),
   };
 }
@@ -375,7 +425,6 @@ function receiverProblems(values: EnvironmentValues): string[] {
   ) {
     problems.push(
       'DMARCDESK_IMAP_ACCOUNT_ID or DMARCDESK_RECEIVING_DOMAIN must be set when DMARCDESK_IMAP_URL is, to tell which account each mail belongs to',
-    halopsaWriteSettleSeconds: values.DMARCDESK_HALOPSA_WRITE_SETTLE_SECONDS,
     );
   }
   if (!values.DMARCDESK_SMTP_TLS_CERT !== !values.DMARCDESK_SMTP_TLS_KEY) {
