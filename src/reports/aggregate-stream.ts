@@ -60,6 +60,8 @@ export class AggregateReportParser {
   private readonly saxes = new SaxesParser({ xmlns: false, position: true });
   private readonly reader: AggregateReportReader;
   private readonly decoder: XmlTextDecoder;
+  /** Warnings of the decoding, kept apart so that their place does not depend on slicing. */
+  private readonly documentWarnings: string[] = [];
   private bytes = 0;
   private messageCount = 0;
   private ended = false;
@@ -85,7 +87,7 @@ export class AggregateReportParser {
       },
       header: () => {},
     });
-    this.decoder = new XmlTextDecoder((message) => this.reader.warnings.report(message));
+    this.decoder = new XmlTextDecoder((message) => this.documentWarnings.push(message));
 
     const parser = this.saxes;
     const reader = this.reader;
@@ -165,6 +167,7 @@ export class AggregateReportParser {
       reader.warnings,
       reader.headerWarnings,
       reader.unknownElementNames,
+      this.documentWarnings,
     );
   }
 }

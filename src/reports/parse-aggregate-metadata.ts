@@ -240,9 +240,9 @@ export function readReportHeader(raw: RawReport, warnings: ReportWarnings): Aggr
 
 /**
  * Assembles what is known of a report once its document has been read to the end: the header,
- * the schema and version, the counts and the warnings. headerWarnings are the warnings that
- * readReportHeader gave, added after those of the records as they were when the header was read
- * at the end.
+ * the schema and version, the counts and the warnings. documentWarnings, those of the byte
+ * decoding, come first. headerWarnings, those readReportHeader gave, come after those of the
+ * records, where they were when the header was read at the end.
  */
 export function finishReportSummary(
   raw: RawReport,
@@ -251,6 +251,7 @@ export function finishReportSummary(
   warnings: WarningLog,
   headerWarnings: string[],
   unknownNames: string[],
+  documentWarnings: string[],
 ): AggregateReportSummary {
   for (const message of headerWarnings) warnings.report(message);
   if (unknownNames.length > 0) {
@@ -268,6 +269,6 @@ export function finishReportSummary(
     errors: raw.errors,
     recordCount: counts.recordCount,
     messageCount: counts.messageCount,
-    warnings: warnings.toSentences(),
+    warnings: warnings.toSentences(documentWarnings),
   };
 }

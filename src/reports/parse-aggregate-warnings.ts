@@ -39,13 +39,17 @@ export class WarningLog {
     this.entries.set(key, { message, firstRecord: recordNumber, count: 1 });
   }
 
-  /** Returns the warnings as sentences, in the order they first occurred. */
-  toSentences(): string[] {
-    const sentences = [...this.entries.values()].map((entry) => {
+  /**
+   * Returns the warnings as sentences, in the order they first occurred, after `leading`
+   * (warnings about the whole document, which come first however the document was sliced).
+   */
+  toSentences(leading: string[] = []): string[] {
+    const recorded = [...this.entries.values()].map((entry) => {
       if (entry.firstRecord === null) return entry.message;
       const more = entry.count > 1 ? ` and ${entry.count - 1} more` : '';
       return `Record ${entry.firstRecord}${more}: ${entry.message}`;
     });
+    const sentences = [...new Set(leading), ...recorded];
     if (this.dropped > 0) {
       sentences.push(`${this.dropped} further warnings of other kinds were not listed.`);
     }
