@@ -79,7 +79,7 @@ describe('DNS alert ticket text', () => {
     evidence,
   } as unknown as Alert;
 
-  test('shows the record before and after and what it means', () => {
+  test('shows before, after and meaning', () => {
     const { summary, details } = formatTicket(alert, 'https://dmarc.example.net');
     const lines = details.split('\n');
 
@@ -90,7 +90,8 @@ describe('DNS alert ticket text', () => {
     assert.ok(lines.includes(`  ${evidence.meaning}`));
     const beforeAt = lines.indexOf('Before (looked up 2026-12-04T12:00:00.000Z UTC, ok):');
     const afterAt = lines.indexOf('After (looked up 2026-12-04T12:20:00.000Z UTC, ok):');
-    assert.ok(beforeAt >= 0 && afterAt > beforeAt);
+    assert.ok(beforeAt >= 0, 'a Before line');
+    assert.ok(afterAt > beforeAt, 'an After line below it');
     assert.equal(lines[beforeAt + 1], `  ${reject}`);
     assert.equal(lines[beforeAt + 2], '  Verdict: Receivers reject failing mail.');
     assert.equal(lines[afterAt + 1], `  ${none}`);

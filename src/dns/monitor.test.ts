@@ -31,7 +31,7 @@ const strongKey = rsaKey(2048);
 const rotatedKey = rsaKey(2048);
 const weakKey = rsaKey(1024);
 
-/** The zone of a healthy domain: DMARC reject, SPF with one include, one DKIM key. */
+/** Build the zone of a healthy domain: DMARC reject, SPF with one include, one DKIM key. */
 function healthyZone(domain: string): Zone {
   return {
     [`_dmarc.${domain}`]: txt(`v=DMARC1; p=reject; rua=mailto:dmarc@${domain}`),
@@ -95,7 +95,7 @@ for (const engine of DATABASE_ENGINES) {
       return observations.find((item) => item.name === name)?.outcome;
     }
 
-    test('first check sets the baseline without alerting', async () => {
+    test('first check sets a silent baseline', async () => {
       const { domainId, check, domainAlerts } = await monitored('baseline.example');
 
       const first = await check(0);
@@ -115,7 +115,7 @@ for (const engine of DATABASE_ENGINES) {
       assert.ok(states.every((state) => state.currentObservationId && !state.pendingObservationId));
     });
 
-    test('stores each observation with raw text, meaning and lookup', async () => {
+    test('stores raw text, meaning and lookup', async () => {
       const domain = 'history.example';
       const { domainId, check } = await monitored(domain, {
         ...healthyZone(domain),
@@ -287,7 +287,7 @@ for (const engine of DATABASE_ENGINES) {
     ];
 
     for (const [index, item] of changes.entries()) {
-      test(`${item.name}: one alert after the second lookup`, async () => {
+      test(`${item.name}: alerts once when confirmed`, async () => {
         const domain = `change${index}.example`;
         const record = item.record(domain);
         const { check, domainAlerts } = await monitored(domain);
@@ -326,7 +326,7 @@ for (const engine of DATABASE_ENGINES) {
       return observations.find((item) => item.name === name)?.id;
     }
 
-    test('a change that reverts before confirmation gives no alert', async () => {
+    test('reverted change gives no alert', async () => {
       const domain = 'revert.example';
       const { check, domainAlerts } = await monitored(domain);
       const healthy = healthyZone(domain);
@@ -350,7 +350,7 @@ for (const engine of DATABASE_ENGINES) {
       assert.equal((await domainAlerts()).length, 0);
     });
 
-    test('a lookup sooner than the delay does not confirm', async () => {
+    test('early second lookup does not confirm', async () => {
       const domain = 'early.example';
       const { check, domainAlerts } = await monitored(domain);
       await check(0);
@@ -374,7 +374,7 @@ for (const engine of DATABASE_ENGINES) {
       assert.equal((await domainAlerts()).length, 1);
     });
 
-    test('a record that changes back and again alerts each time', async () => {
+    test('repeated changes alert each time', async () => {
       const domain = 'again.example';
       const { check, domainAlerts } = await monitored(domain);
       const reject = txt(`v=DMARC1; p=reject; rua=mailto:dmarc@${domain}`);
@@ -416,7 +416,7 @@ for (const engine of DATABASE_ENGINES) {
       assert.equal(byId.get(meaning!.incidentId!)?.status, 'resolved');
     });
 
-    test('a record invalid at the first check alerts once', async () => {
+    test('invalid first record alerts once', async () => {
       const domain = 'broken.example';
       const { check, domainAlerts } = await monitored(domain, {
         ...healthyZone(domain),

@@ -135,7 +135,7 @@ for (const engine of DATABASE_ENGINES) {
       });
     });
 
-    test('the state lists each record before any check', async () => {
+    test('state lists records before checks', async () => {
       const state = (await api('GET', `/domains/${domainId}/dns`)).body;
 
       assert.equal(state.domainName, domain);
@@ -153,7 +153,7 @@ for (const engine of DATABASE_ENGINES) {
       );
     });
 
-    test('check now records a baseline of every record', async () => {
+    test('check now records a baseline', async () => {
       const requested = await api('POST', `/domains/${domainId}/dns/check`);
       assert.equal(requested.status, 202);
 
