@@ -37,6 +37,9 @@ export async function startService(
     DMARCDESK_HALOPSA_ALLOWED_HOSTS: (options.allowedHosts ?? []).join(','),
     DMARCDESK_HALOPSA_TIMEOUT_MS: '5000',
     DMARCDESK_PUBLIC_URL: 'http://dmarcdesk.test',
+    // Record checks must never reach a real resolver; tests that check DNS override this with
+    // their own loopback DNS server. Nothing listens on port 9 (discard), so lookups fail at once.
+    DMARCDESK_DNS_SERVERS: '127.0.0.1:9',
     ...(database.databaseUrl ? { DMARCDESK_DATABASE_URL: database.databaseUrl } : {}),
     ...options.environment,
   });
