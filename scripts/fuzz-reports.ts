@@ -1,7 +1,7 @@
 // Fuzzes the aggregate report parsers and the container layer for a while, with the checks of
 // src/reports/report-fuzzing.test.ts, seeded by every aggregate XML fixture.
 //   FUZZ_SECONDS  how long to run (default 60)
-//   FUZZ_SEED     the first seed (default the current time); print it to repeat a run
+//   FUZZ_SEED     the first seed (default from the current time), printed so a run can be repeated
 // Each finding is written to a folder under the system temporary folder, named on the output.
 import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

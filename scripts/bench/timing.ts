@@ -1,0 +1,88 @@
+// Times whole processes under GNU time (/usr/bin/time -v), pinned to one core with taskset.
+import { spawnSync } from 'node:child_process';
+
+export interface ProcessFigures {
+  wallSeconds: number;
+  cpuSeconds: number;
+  /** The largest peak RSS of the processes timed, in MiB. */
+  maxRssMiB: number;
+  processes: number;
+  stdout: string;
+  /** Set when a process failed, timed out or was killed; the figures are then not comparable. */
+  failure: string | null;
+}
+
+export interface RunOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  timeoutSeconds?: number;
+  /** Address-space limit in bytes, so that a tool that reads a report whole cannot exhaust memory. */
+  memoryLimitBytes?: number;
+  /** Pin to the first core; default true. */
+  pin?: boolean;
+}
+
+function seconds(text: string, label: string): number {
+  const match = new RegExp(`${label}: ([0-9.:]+)`).exec(text);
+  if (!match) return Number.NaN;
+  const parts = (match[1] ?? '').split(':').map(Number);
+  return parts.reduce((total, part) => total * 60 + part, 0);
+}
+
+/** Runs one command and returns its figures. */
+export function timeProcess(command: string[], options: RunOptions = {}): ProcessFigures {
+  const pinned = options.pin === false ? [] : ['taskset', '-c', '0'];
+  const limited = options.memoryLimitBytes
+    ? ['prlimit', `--as=${options.memoryLimitBytes}`, '--']
+    : [];
+  const argv = ['/usr/bin/time', '-v', ...pinned, ...limited, ...command];
+  const result = spawnSync(argv[0] as string, argv.slice(1), {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+    timeout: (options.timeoutSeconds ?? 900) * 1000,
+    killSignal: 'SIGKILL',
+  });
+  const report = result.stderr ?? '';
+  const figures: ProcessFigures = {
+    wallSeconds: seconds(report, 'Elapsed \\(wall clock\\) time \\(h:mm:ss or m:ss\\)'),
+    cpuSeconds:
+      seconds(report, 'User time \\(seconds\\)') + seconds(report, 'System time \\(seconds\\)'),
+    maxRssMiB: Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(report)?.[1] ?? 0) / 1024,
+    processes: 1,
+    stdout: result.stdout ?? '',
+    failure: null,
+  };
+  if (result.error) figures.failure = `${result.error.message}`;
+  else if (result.status !== 0) {
+    const last = report.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('\t'));
+    figures.failure = `exit ${result.status}: ${last.slice(-1)[0]?.slice(0, 200) ?? ''}`;
+  }
+  return figures;
+}
+
+/** Runs one command per item in turn and adds their times; RSS is the largest of them. */
+export function timeEach(commands: string[][], options: RunOptions = {}): ProcessFigures {
+  const total: ProcessFigures = {
+    wallSeconds: 0,
+    cpuSeconds: 0,
+    maxRssMiB: 0,
+    processes: 0,
+    stdout: '',
+    failure: null,
+  };
+  for (const command of commands) {
+    const figures = timeProcess(command, options);
+    total.wallSeconds += figures.wallSeconds;
+    total.cpuSeconds += figures.cpuSeconds;
+    total.maxRssMiB = Math.max(total.maxRssMiB, figures.maxRssMiB);
+    total.processes += 1;
+    total.stdout += figures.stdout;
+    if (figures.failure) {
+      total.failure = figures.failure;
+      break;
+    }
+  }
+  return total;
+}
