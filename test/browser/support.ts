@@ -2,7 +2,7 @@
 // Debian's Chromium, all on 127.0.0.1, and helpers to sign in, check accessibility and save
 // screenshots.
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AxeBuilder } from '@axe-core/playwright';
@@ -66,8 +66,21 @@ export async function ensureWebBuild(): Promise<void> {
     built = 0;
   }
   if (built > Math.max(...sources.map(newestChange))) return;
+
+  // Build beside web/dist and swap it in, so that a service another test run is serving from
+  // web/dist never sees a half-written build.
   const { build } = await import('vite');
-  await build({ root: WEB_DIR, logLevel: 'warn', configFile: join(WEB_DIR, 'vite.config.ts') });
+  const fresh = join(WEB_DIR, `.dist-${process.pid}`);
+  const old = join(WEB_DIR, `.dist-old-${process.pid}`);
+  await build({
+    root: WEB_DIR,
+    logLevel: 'warn',
+    configFile: join(WEB_DIR, 'vite.config.ts'),
+    build: { outDir: fresh, emptyOutDir: true },
+  });
+  if (existsSync(join(WEB_DIR, 'dist'))) renameSync(join(WEB_DIR, 'dist'), old);
+  renameSync(fresh, join(WEB_DIR, 'dist'));
+  rmSync(old, { recursive: true, force: true });
 }
 
 /** Launch Chromium headless, with a fresh temporary profile. */

@@ -92,6 +92,8 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     void refresh();
   }, [refresh]);
 
+  // NOTE: a session that ends mid-edit replaces the page with the sign-in form, so edits not yet
+  // saved are lost; the leave guard only covers reloads and navigation inside the app.
   useEffect(
     () =>
       onSessionEnded(() => {

@@ -53,6 +53,8 @@ interface Options {
   items: HaloItemOption[];
 }
 
+// NOTE: the clients route reads every HaloPSA customer from HaloPSA on each call, 50 pages
+// for 5,000 customers, so each load and Resync of this step costs that many HaloPSA requests.
 async function loadLookups(): Promise<{ lookups: Lookups; options: Options }> {
   const [customers, clients, items] = await Promise.all([
     api.get<CustomersResponse>('/customers'),
