@@ -158,6 +158,7 @@ describe('HaloPSA wizard in the browser', { timeout: 240_000 }, () => {
     );
     const focused = await page.evaluate(() => document.activeElement?.id);
     assert.equal(focused, 'halopsa-url', 'the first invalid field takes the focus');
+    await assertAccessible(page, 'step 1 with its errors');
   });
 
   step('connection shows server failures beside their field', async () => {
