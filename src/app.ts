@@ -118,7 +118,11 @@ export async function createApp(
       connections,
       config.publicUrl,
       logger.child({ component: 'tickets' }),
-      { ...config.halopsaTickets, noteIntervalSeconds: config.incidents.noteIntervalSeconds },
+      {
+        ...config.halopsaTickets,
+        noteIntervalSeconds: config.incidents.noteIntervalSeconds,
+        writeSettleSeconds: config.halopsaWriteSettleSeconds,
+      },
     );
 
     const domains = new DomainService(db);
@@ -206,7 +210,7 @@ export async function createApp(
         reportRoutes({ db, ingest: reports, receivingAddress: config.receivingAddress }),
         alertRoutes({ db }),
         dnsRoutes({ db, scheduler: dnsScheduler }),
-        integrationRoutes({ db, connections, licences }),
+        integrationRoutes({ db, connections, licences, tickets }),
       ],
     });
 

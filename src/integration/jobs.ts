@@ -19,6 +19,8 @@ export interface LicenceReleaseJob {
 export interface TicketCreateJob {
   accountId: string;
   alertId: string;
+  /** How many times an unknown write outcome already sent this job to wait and look again. */
+  settleRetries?: number;
 }
 
 /** The integration's queues. Retries back off from the first delay, doubling with jitter. */

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { z } from 'zod';
 import { recordAudit } from '../audit/audit-log.ts';
 import { accountOf, actorOf } from '../auth/request-auth.ts';
 import {
@@ -32,6 +33,7 @@ import type { ConnectionService } from './connection.ts';
 import { toAppError } from './halopsa-errors.ts';
 import { listEvents } from './history.ts';
 import type { LicenceSync } from './licence-sync.ts';
+import type { TicketDispatch } from './ticket-dispatch.ts';
 import { listMappings, saveMappings } from './mappings.ts';
 import { buildSummary } from './summary.ts';
 import { defaultTicketType, getTicketRule, saveTicketRule } from './ticket-rules.ts';
@@ -40,13 +42,17 @@ export interface IntegrationRoutesOptions {
   db: Database;
   connections: ConnectionService;
   licences: LicenceSync;
+  tickets: TicketDispatch;
 }
+
+const alertParamsSchema = z.object({ alertId: z.uuid({ error: 'must be a UUID' }) });
 
 /** The HaloPSA integration: connection, lookups, mappings, ticket rules, submit and summary. */
 export function integrationRoutes({
   db,
   connections,
   licences,
+  tickets,
 }: IntegrationRoutesOptions): FastifyPluginAsync {
   const audit = (
     request: FastifyRequest,
@@ -285,6 +291,22 @@ export function integrationRoutes({
           summary: await buildSummary(db, connections, accountId),
         };
         return reply.code(202).send(body);
+      },
+    );
+
+    app.post(
+      '/integrations/halopsa/alerts/:alertId/retry',
+      { config: { access: 'halopsa.access' } },
+      async (request, reply) => {
+        const accountId = await enabledAccount(request);
+        const { alertId } = parseInput(alertParamsSchema, request.params, 'path');
+        if (!(await tickets.retry(accountId, alertId))) {
+          throw new AppError('conflict', 'This alert has no failed ticket to retry.', {
+            details: { alertId },
+          });
+        }
+        await audit(request, 'halopsa.ticket.retried', 'alert', { targetId: alertId });
+        return reply.code(202).send({ queued: true });
       },
     );
 

@@ -12,8 +12,8 @@ export function formatTicket(
   alert: Alert,
   publicUrl: string,
 ): { summary: string; details: string } {
-  // NOTE: no page is served at /alerts/:id until the web UI exists; the alert's evidence is
-  // readable today through GET /api/v1/alerts/:id.
+  // NOTE: the web UI has no alert page yet, so this link opens the UI's start page; the
+  // evidence is readable through GET /api/v1/alerts/:id.
   const link = `${publicUrl}/alerts/${alert.id}`;
   const evidence = alert.evidence;
   const lines: string[] = [];
@@ -25,8 +25,26 @@ export function formatTicket(
 
   // HaloPSA's summary field is short on many tenants, so the summary keeps to the kind and domain.
   const subject = alert.groupId ? `domain group ${alert.domainName}` : alert.domainName;
-  const summary = `DMARC ${alert.kind} alert: ${subject}`;
-  return { summary: summary.slice(0, 200), details: lines.join('\n') };
+  const summary = neutralise(`DMARC ${alert.kind} alert: ${subject}`);
+  return { summary: summary.slice(0, 200), details: lines.map(neutralise).join('\n') };
+}
+
+// Longest line of ticket text; a longer one comes from a hostile or broken report.
+const MAX_LINE_LENGTH = 1000;
+
+/**
+ * Make one line of ticket text safe to show. Much of it comes from reports that anyone can send
+ * (reporter names, report ids, reported headers, DNS records), so line breaks inside a value are
+ * flattened (they could forge lines of their own), control characters removed, and angle
+ * brackets replaced by look-alikes, since HaloPSA may render ticket details as HTML.
+ */
+export function neutralise(line: string): string {
+  const flat = line
+    .replace(/[\r\n\t\v\f]+/g, ' ')
+    .replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, '')
+    .replace(/</g, '\u2039')
+    .replace(/>/g, '\u203a');
+  return flat.length > MAX_LINE_LENGTH ? `${flat.slice(0, MAX_LINE_LENGTH)}...` : flat;
 }
 
 /** Format the failure rate of some messages, such as "88.9 %". */

@@ -29,6 +29,7 @@ import {
 import type { JobQueue, QueueDefinition } from '../jobs/queue.ts';
 import type { ConnectionService } from './connection.ts';
 import { recordEvent } from './history.ts';
+import { integrationEnabled } from './account-gate.ts';
 import { TICKET_CREATE_QUEUE, TICKET_CREATE_RETRY_LIMIT, type TicketCreateJob } from './jobs.ts';
 import { getMapping } from './mappings.ts';
 import { formatIncidentNote, formatTicket } from './ticket-content.ts';
@@ -65,6 +66,8 @@ export interface TicketSettings {
   priorityIds: Partial<Record<AlertKind, number>>;
   /** Minimum wall time between two notes on one ticket, in seconds; creating it counts as one. */
   noteIntervalSeconds: number;
+  /** Wait after a ticket write whose outcome is unknown before looking the alert up again. */
+  writeSettleSeconds: number;
 }
 
 export const DEFAULT_TICKET_SETTINGS: TicketSettings = {
@@ -72,7 +75,13 @@ export const DEFAULT_TICKET_SETTINGS: TicketSettings = {
   sourceId: null,
   priorityIds: {},
   noteIntervalSeconds: 3600,
+  writeSettleSeconds: 120,
 };
+
+// Failures after which HaloPSA may or may not have created the ticket.
+const AMBIGUOUS_CODES = ['timeout', 'connection_failed', 'server_error'];
+// Settle-and-check rounds before an ambiguous failure is treated as a plain retryable one.
+const MAX_SETTLE_RETRIES = 3;
 
 // HaloPSA's wording when the API agent may not use an action outcome.
 const OUTCOME_FORBIDDEN = /do not have access to this action/i;
@@ -107,6 +116,7 @@ export class TicketDispatch {
   ): Promise<void> {
     // A late firing is about a time its resolved incident already covers.
     if (context.change === 'late') return;
+    if (!(await integrationEnabled(tx, alert.accountId))) return;
     const covered = await tx.query(
       `SELECT 1
          FROM halopsa_ticket_rule_targets t
@@ -179,6 +189,13 @@ export class TicketDispatch {
   async run(data: TicketCreateJob, job: Job<TicketCreateJob>): Promise<void> {
     const alert = await getAlert(this.db, data.accountId, data.alertId);
     if (alert.halopsaTicketId !== null) return;
+    if (!(await integrationEnabled(this.db, alert.accountId))) {
+      await this.recordTicketFailure(
+        alert,
+        'The HaloPSA Integration setting was turned off before the ticket was created; retry the alert once it is on again.',
+      );
+      return;
+    }
 
     const mapping = await getMapping(this.db, alert.accountId, alert.customerId);
     const rule = await getTicketRule(this.db, alert.accountId, alert.customerId);
@@ -254,6 +271,25 @@ export class TicketDispatch {
       );
       if (alert.incidentId) await this.ticketCreatedForIncident(alert.incidentId, ticket.id);
     } catch (error) {
+      if (
+        error instanceof HaloPsaError &&
+        AMBIGUOUS_CODES.includes(error.code) &&
+        (data.settleRetries ?? 0) < MAX_SETTLE_RETRIES
+      ) {
+        // HaloPSA may still be creating the ticket (its gateway works on a request for up to
+        // about 60 s). Looking the alert id up again at once could miss that ticket and make a
+        // second one, so the next attempt waits until the write has settled.
+        await this.queue.enqueue(
+          TICKET_CREATE_QUEUE,
+          { ...data, settleRetries: (data.settleRetries ?? 0) + 1 } satisfies TicketCreateJob,
+          { priority: 10, startAfterSeconds: this.settings.writeSettleSeconds },
+        );
+        this.logger.warn(
+          { alertId: alert.id, err: error },
+          'ticket write outcome unknown; checking again after the settle time',
+        );
+        return;
+      }
       const permanent = !(error instanceof HaloPsaError) || !error.retryable;
       const lastAttempt = job.retryCount >= TICKET_CREATE_RETRY_LIMIT;
       const message = error instanceof Error ? error.message : String(error);
@@ -286,6 +322,31 @@ export class TicketDispatch {
       // A permanent failure is recorded and not retried: the same request would fail the same way.
       if (!permanent) throw error;
     }
+  }
+
+  /**
+   * Queue a new attempt for an alert whose ticket failed, once its cause (a ticket type, a
+   * permission, the integration setting) is fixed. Returns false when the alert's ticket did
+   * not fail, so there is nothing to retry.
+   */
+  async retry(accountId: string, alertId: string): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const alert = await getAlert(tx, accountId, alertId);
+      if (alert.ticketStatus !== 'failed') return false;
+      await setTicketStatus(tx, alert.id, { status: 'pending' });
+      if (alert.incidentId) {
+        await setIncidentTicket(tx, alert.incidentId, {
+          status: 'pending',
+          ticketAlertId: alert.id,
+        });
+      }
+      await this.queue.enqueue(
+        TICKET_CREATE_QUEUE,
+        { accountId, alertId } satisfies TicketCreateJob,
+        { tx, priority: 10 },
+      );
+      return true;
+    });
   }
 
   /**
