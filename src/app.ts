@@ -34,6 +34,7 @@ import { LicenceSync } from './integration/licence-sync.ts';
 import { createGuardedDispatcher } from './integration/outbound-guard.ts';
 import { integrationRoutes } from './integration/routes.ts';
 import { SecretBox } from './integration/secret-box.ts';
+import { checkStoredSecrets } from './integration/secret-rotation.ts';
 import { resolveSecretKey } from './integration/secret-key.ts';
 import {
   TICKET_NOTE_QUEUE,
@@ -97,6 +98,7 @@ export async function createApp(
       resolveSecretKey(config.secretKey, config.dataDir, logger),
       config.previousSecretKeys,
     );
+    await checkStoredSecrets(db, secrets);
     const connections = new ConnectionService({
       db,
       secrets,
