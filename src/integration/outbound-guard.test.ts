@@ -3,7 +3,9 @@ import type { LookupAddress } from 'node:dns';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { Resolver } from 'node:dns/promises';
 import { buildConnector } from 'undici';
+import { startDnsServer, type TestDnsServer } from '../../test/support/dns-server.ts';
 import { HaloPsaClient, HaloPsaError } from '../halopsa/index.ts';
 import { classifyAddress, createGuardedDispatcher, type ResolveAll } from './outbound-guard.ts';
 import { checkInstanceUrl } from './url-policy.ts';
@@ -230,6 +232,77 @@ describe('outbound guard', () => {
       assert.equal(outcome, 'connection_failed', host);
     }
     assert.equal(canary.hits(), 0);
+  });
+
+  test('names served by a loopback DNS server never reach blocked addresses', async () => {
+    const dns: TestDnsServer = await startDnsServer({
+      'loopback.zone.example': [{ type: 'A', address: '127.0.0.1' }],
+      'loopback-alt.zone.example': [{ type: 'A', address: '127.8.9.10' }],
+      'loopback6.zone.example': [{ type: 'AAAA', address: '::1' }],
+      'dual.zone.example': [
+        { type: 'A', address: '127.0.0.1' },
+        { type: 'AAAA', address: '::1' },
+      ],
+      'alias.zone.example': [{ type: 'CNAME', target: 'loopback.zone.example' }],
+      'metadata.zone.example': [{ type: 'A', address: '169.254.169.254' }],
+      'private.zone.example': [{ type: 'A', address: '10.0.0.7' }],
+      'ula.zone.example': [{ type: 'AAAA', address: 'fd00:ec2::254' }],
+    });
+    try {
+      const resolver = new Resolver({ timeout: 500, tries: 1 });
+      resolver.setServers([dns.address]);
+      const viaDns: ResolveAll = async (hostname) => {
+        const found: LookupAddress[] = [];
+        for (const [family, lookup] of [
+          [4, () => resolver.resolve4(hostname)],
+          [6, () => resolver.resolve6(hostname)],
+        ] as const) {
+          const addresses = await lookup().catch(() => [] as string[]);
+          for (const address of addresses) found.push({ address, family });
+        }
+        if (found.length === 0)
+          throw Object.assign(new Error(`ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
+        return found;
+      };
+
+      // Loopback answers go through the real connector: a bug would show as a canary hit.
+      const real = createGuardedDispatcher({ allowedHosts: [], resolveAll: viaDns });
+      for (const host of [
+        'loopback.zone.example',
+        'loopback-alt.zone.example',
+        'loopback6.zone.example',
+        'dual.zone.example',
+        'alias.zone.example',
+      ]) {
+        assert.equal(
+          await tryConnect(`https://${host}:${canary.port}`, real),
+          'connection_failed',
+          host,
+        );
+      }
+      // Other blocked ranges go through a spy, so that a bug never sends traffic off the machine.
+      const attempts: string[] = [];
+      const spy: buildConnector.connector = (options, callback) => {
+        attempts.push(options.hostname);
+        callback(
+          Object.assign(new Error('connection suppressed by the test'), { code: 'ECONNREFUSED' }),
+          null,
+        );
+      };
+      const spied = createGuardedDispatcher({
+        allowedHosts: [],
+        resolveAll: viaDns,
+        connector: spy,
+      });
+      for (const host of ['metadata.zone.example', 'private.zone.example', 'ula.zone.example']) {
+        assert.equal(await tryConnect(`https://${host}`, spied), 'connection_failed', host);
+      }
+      assert.deepEqual(attempts, []);
+      assert.equal(canary.hits(), 0);
+      assert.ok(dns.queries.length >= 8, 'the names were resolved through the test DNS server');
+    } finally {
+      await dns.stop();
+    }
   });
 
   test('DNS answers that change between lookups are checked each time', async () => {
