@@ -70,7 +70,9 @@ function formatRow(row: ComparisonRow): string {
     return `| ${row.set} | ${row.tool} | ${row.work} | - | - | - | - | ${row.note} |`;
   if (figures.failure !== null) {
     const note = `did not finish: ${figures.failure}. ${row.note}`;
-    return `| ${row.set} | ${row.tool} | ${row.work} | ${figures.wallSeconds.toFixed(2)} | - | - | ${figures.maxRssMiB.toFixed(0)} | ${note} |`;
+    const wall = Number.isNaN(figures.wallSeconds) ? '-' : figures.wallSeconds.toFixed(2);
+    const rss = figures.maxRssMiB > 0 ? figures.maxRssMiB.toFixed(0) : '-';
+    return `| ${row.set} | ${row.tool} | ${row.work} | ${wall} | - | - | ${rss} | ${note} |`;
   }
   const perSecond =
     row.records > 0 ? Math.round(row.records / figures.wallSeconds).toLocaleString('en') : '-';
@@ -94,7 +96,7 @@ try {
   const rows = await compareTools(sets, {
     workDir,
     postgresUrl: skipPostgres ? null : postgresServer,
-    mailDmarcSmallReports: 50,
+    mailDmarcRecords: 1000,
     timeoutSeconds: 600,
   });
 

@@ -54,35 +54,28 @@ export function timeProcess(command: string[], options: RunOptions = {}): Proces
     stdout: result.stdout ?? '',
     failure: null,
   };
-  if (result.error) figures.failure = `${result.error.message}`;
-  else if (result.status !== 0) {
+  if (result.error) {
+    const timedOut = (result.error as NodeJS.ErrnoException).code === 'ETIMEDOUT';
+    figures.failure = timedOut
+      ? `stopped after ${options.timeoutSeconds ?? 900} s`
+      : result.error.message;
+  } else if (result.status !== 0) {
     const last = report.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('\t'));
     figures.failure = `exit ${result.status}: ${last.slice(-1)[0]?.slice(0, 200) ?? ''}`;
   }
   return figures;
 }
 
-/** Runs one command per item in turn and adds their times; RSS is the largest of them. */
-export function timeEach(commands: string[][], options: RunOptions = {}): ProcessFigures {
-  const total: ProcessFigures = {
-    wallSeconds: 0,
-    cpuSeconds: 0,
-    maxRssMiB: 0,
-    processes: 0,
-    stdout: '',
-    failure: null,
-  };
-  for (const command of commands) {
-    const figures = timeProcess(command, options);
-    total.wallSeconds += figures.wallSeconds;
-    total.cpuSeconds += figures.cpuSeconds;
-    total.maxRssMiB = Math.max(total.maxRssMiB, figures.maxRssMiB);
-    total.processes += 1;
-    total.stdout += figures.stdout;
-    if (figures.failure) {
-      total.failure = figures.failure;
-      break;
-    }
-  }
-  return total;
+/**
+ * Runs `command FILE` once per file in turn, from one shell that GNU time watches, so that the
+ * times of every process are added (the kernel counts waited-for children) and the peak RSS is
+ * that of the largest. The loop stops at the first process that fails.
+ */
+export function timeLoop(
+  command: string[],
+  files: string[],
+  options: RunOptions = {},
+): ProcessFigures {
+  const script = `for file do ${command.map((part) => `'${part}'`).join(' ')} "$file" > /dev/null || exit 1; done`;
+  return timeProcess(['sh', '-c', script, 'sh', ...files], options);
 }
