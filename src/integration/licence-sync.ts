@@ -69,7 +69,8 @@ export class LicenceSync {
     customerId: string,
   ): Promise<void> {
     const [mapping] = await tx.query<{ halo_licence_id: number | null }>(
-      'SELECT halo_licence_id FROM halopsa_customer_mappings WHERE account_id = $1 AND customer_id = $2',
+      // FOR UPDATE waits for a sync that is recording a licence id right now, so that id is seen.
+      'SELECT halo_licence_id FROM halopsa_customer_mappings WHERE account_id = $1 AND customer_id = $2 FOR UPDATE',
       [accountId, customerId],
     );
     if (mapping?.halo_licence_id == null) return;

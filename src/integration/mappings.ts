@@ -183,7 +183,8 @@ export async function saveMappings(
          LEFT JOIN unnest($2::uuid[], $3::int[], $4::int[]) AS kept(customer_id, client_id, item_id)
                 ON kept.customer_id = m.customer_id
         WHERE m.account_id = $1 AND m.halo_licence_id IS NOT NULL
-          AND (kept.customer_id IS NULL OR kept.client_id <> m.halo_client_id OR kept.item_id <> m.halo_item_id)`,
+          AND (kept.customer_id IS NULL OR kept.client_id <> m.halo_client_id OR kept.item_id <> m.halo_item_id)
+        FOR UPDATE OF m`,
       [
         accountId,
         rows.map((row) => row.customerId),

@@ -35,15 +35,14 @@ const MAX_LINE_LENGTH = 1000;
 /**
  * Make one line of ticket text safe to show. Much of it comes from reports that anyone can send
  * (reporter names, report ids, reported headers, DNS records), so line breaks inside a value are
- * flattened (they could forge lines of their own), control characters removed, and angle
- * brackets replaced by look-alikes, since HaloPSA may render ticket details as HTML.
+ * flattened (they could forge lines of their own), control characters removed, and `<` replaced
+ * by a look-alike so that no HTML tag can open, since HaloPSA may render ticket details as HTML.
  */
 export function neutralise(line: string): string {
   const flat = line
     .replace(/[\r\n\t\v\f]+/g, ' ')
     .replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, '')
-    .replace(/</g, '\u2039')
-    .replace(/>/g, '\u203a');
+    .replace(/</g, '\u2039');
   return flat.length > MAX_LINE_LENGTH ? `${flat.slice(0, MAX_LINE_LENGTH)}...` : flat;
 }
 
