@@ -123,6 +123,72 @@ for (const engine of DATABASE_ENGINES) {
       await database?.drop();
     });
 
+    test('a group rule routes the group threshold alert', async () => {
+      const customer = (await api('POST', '/customers', { name: 'Group Ltd' })).body;
+      const first = (
+        await api('POST', `/customers/${customer.id}/domains`, { name: 'group-a.example' })
+      ).body;
+      const second = (
+        await api('POST', `/customers/${customer.id}/domains`, { name: 'group-b.example' })
+      ).body;
+      const group = (
+        await api('POST', `/customers/${customer.id}/groups`, {
+          name: 'Brands',
+          domainIds: [first.id, second.id],
+        })
+      ).body;
+      const rule = await api('PUT', `/groups/${group.id}/threshold`, {
+        maxFailedMessages: 5,
+        windowHours: 48,
+      });
+      assert.equal(rule.status, 200);
+      const mappings = (await api('GET', '/integrations/halopsa/mappings')).body.mappings.map(
+        (mapping: { customerId: string; haloClientId: number; haloItemId: number }) => ({
+          customerId: mapping.customerId,
+          haloClientId: mapping.haloClientId,
+          haloItemId: mapping.haloItemId,
+        }),
+      );
+      const items = (await api('GET', '/integrations/halopsa/items')).body.items;
+      await api('PUT', '/integrations/halopsa/mappings', {
+        mappings: [
+          ...mappings,
+          { customerId: customer.id, haloClientId: clients[3], haloItemId: items[0].id },
+        ],
+      });
+      const saved = await api('PUT', `/integrations/halopsa/ticket-rules/${customer.id}`, {
+        ticketTypeId: ticketTypes.Alert,
+        thresholdGroupIds: [group.id],
+      });
+      assert.equal(saved.status, 200);
+
+      // 4 + 3 failing messages: neither domain alone passes 5, the group in sum does.
+      await api(
+        'POST',
+        '/reports',
+        failingReport('group-a.example', 'group-a-1', 4),
+        'application/xml',
+      );
+      await api(
+        'POST',
+        '/reports',
+        failingReport('group-b.example', 'group-b-1', 3),
+        'application/xml',
+      );
+      const alert = await eventually(async () => {
+        const alerts = (await api('GET', '/alerts')).body.alerts as {
+          id: string;
+          groupId: string | null;
+          ticketStatus: string;
+        }[];
+        return alerts.find((candidate) => candidate.groupId === group.id);
+      }, 'the group alert');
+      await eventually(
+        async () => ((await ticketsFor(alert.id)).length === 1 ? true : undefined),
+        'the group ticket',
+      );
+    });
+
     test('a failed ticket is retried after its rule is fixed', async () => {
       const { customerId, domainId } = await customerWithRule(
         'Retry Ltd',
