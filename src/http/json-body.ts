@@ -4,7 +4,7 @@ import { AppError } from '../errors/app-error.ts';
 /**
  * Parse JSON request bodies. An empty body reads as no body, so that a DELETE or POST sent with
  * a JSON Content-Type and nothing else is accepted. Strings with a NUL character are rejected
- * with the field that holds one, because PostgreSQL cannot store NUL in text.
+ * with the field that contains one, because PostgreSQL cannot store NUL in text.
  */
 export function installJsonBodyParser(app: FastifyInstance): void {
   app.removeContentTypeParser('application/json');

@@ -215,8 +215,8 @@ for (const engine of DATABASE_ENGINES) {
         'licence of Slow Ltd',
       );
 
-      // The next write of count 2 lands 2.5 s after the client gave up at 1.5 s; the count 3 of a
-      // later change then lands first, and the stale 2 would overwrite it without a repair.
+      // The next write, of count 2, lands 2.5 s after the client gave up at 1.5 s. The count 3 of
+      // a later change lands before it, so without a repair the stale 2 would stay.
       await emulatorControl('faults', {
         faults: [
           {

@@ -10,7 +10,7 @@ import {
   type TestService,
 } from '../support/service.ts';
 
-/** An aggregate report for `domain` in which `failed` messages from one source fail DMARC. */
+/** Build an aggregate report for `domain` in which `failed` messages from one source fail DMARC. */
 function failingReport(domain: string, reportId: string, failed: number): Buffer {
   return Buffer.from(`<?xml version="1.0"?><feedback><report_metadata><org_name>delivery.example</org_name>
 <email>r@delivery.example</email><report_id>${reportId}</report_id><date_range><begin>1700000000</begin><end>1700086399</end></date_range>
