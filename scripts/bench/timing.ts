@@ -35,13 +35,26 @@ export function timeProcess(command: string[], options: RunOptions = {}): Proces
   const limited = options.memoryLimitBytes
     ? ['prlimit', `--as=${options.memoryLimitBytes}`, '--']
     : [];
-  const argv = ['/usr/bin/time', '-v', ...pinned, ...limited, ...command];
+  const limit = options.timeoutSeconds ?? 900;
+  // timeout kills the whole process group it starts, children of a shell loop included; a kill
+  // of GNU time alone would leave the measured process running and loading the machine.
+  const argv = [
+    '/usr/bin/time',
+    '-v',
+    'timeout',
+    '-s',
+    'KILL',
+    String(limit),
+    ...pinned,
+    ...limited,
+    ...command,
+  ];
   const result = spawnSync(argv[0] as string, argv.slice(1), {
     cwd: options.cwd,
     env: options.env ?? process.env,
     encoding: 'utf8',
     maxBuffer: 256 * 1024 * 1024,
-    timeout: (options.timeoutSeconds ?? 900) * 1000,
+    timeout: (limit + 60) * 1000,
     killSignal: 'SIGKILL',
   });
   const report = result.stderr ?? '';
@@ -55,10 +68,10 @@ export function timeProcess(command: string[], options: RunOptions = {}): Proces
     failure: null,
   };
   if (result.error) {
-    const timedOut = (result.error as NodeJS.ErrnoException).code === 'ETIMEDOUT';
-    figures.failure = timedOut
-      ? `stopped after ${options.timeoutSeconds ?? 900} s`
-      : result.error.message;
+    figures.failure = result.error.message;
+  } else if (result.status === 137) {
+    // The status timeout returns when it had to kill the command.
+    figures.failure = `stopped after ${limit} s`;
   } else if (result.status !== 0) {
     const last = report.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('\t'));
     figures.failure = `exit ${result.status}: ${last.slice(-1)[0]?.slice(0, 200) ?? ''}`;

@@ -116,6 +116,22 @@ for (const engine of DATABASE_ENGINES) {
       assert.equal(await count('aggregate_records'), 5);
     });
 
+    it('treats identical bytes as the same report', async () => {
+      const xml = syntheticReport({ records: 600, reportId: 'same-bytes' });
+      const first = await ingest.receive(accountId, xml, SOURCE);
+      const firstId = first.documents[0]?.status === 'stored' ? first.documents[0].reportId : '';
+      // With the stored reporter changed, only the content hash can match.
+      await db.query(`UPDATE aggregate_reports SET org_name = 'edited' WHERE id = $1`, [firstId]);
+
+      const second = await ingest.receive(accountId, gzipSync(xml), SOURCE);
+      const outcome = second.documents[0];
+      assert.equal(outcome?.status, 'duplicate');
+      assert.equal(outcome?.status === 'duplicate' && outcome.reportId, firstId);
+      assert.equal(await count('aggregate_reports'), 1);
+      assert.equal(await count('aggregate_records'), 600);
+      assert.equal(stored.length, 1);
+    });
+
     it('stores nothing of a report broken midway', async () => {
       const xml = syntheticReport({ records: 4000, reportId: 'broken' }).toString();
       // Past the first batches, so that records were written before the error rolled them back.

@@ -114,24 +114,16 @@ export class AggregateReportWriter {
     if (this.existingId !== null) return { status: 'duplicate', existingId: this.existingId };
     const id = this.reportRowId as string;
 
-    const [sameBytes] = await this.tx.query<{ id: string }>(
-      `SELECT id FROM aggregate_reports
-        WHERE account_id = $1 AND content_sha256 = $2 AND id <> $3 LIMIT 1`,
-      [this.input.accountId, contentSha256, id],
-    );
-    if (sameBytes) {
-      // Identical bytes parse to the same reporter and id, so only a stored row edited by hand
-      // gets here. Deleting the row removes the records written with it.
-      await this.tx.query('DELETE FROM aggregate_reports WHERE id = $1', [id]);
-      this.existingId = sameBytes.id;
-      return { status: 'duplicate', existingId: sameBytes.id };
-    }
-
-    await this.tx.query(
+    // The update is skipped when another report has the same bytes, which is checked in the
+    // same statement to save a round trip per report.
+    const [updated] = await this.tx.query<{ id: string }>(
       `UPDATE aggregate_reports
           SET schema = $2, message_count = $3, failed_count = $4, warnings = $5,
               content_sha256 = $6
-        WHERE id = $1`,
+        WHERE id = $1
+          AND NOT EXISTS (SELECT 1 FROM aggregate_reports
+                           WHERE account_id = $7 AND content_sha256 = $6)
+        RETURNING id`,
       [
         id,
         summary.schema,
@@ -139,18 +131,35 @@ export class AggregateReportWriter {
         this.failedCount,
         JSON.stringify(summary.warnings),
         contentSha256,
+        this.input.accountId,
       ],
     );
-    const topFailingSources = await this.tx.query<{ sourceIp: string; failedMessages: number }>(
-      // The same test as failsDmarc: neither DKIM nor SPF passed aligned.
-      `SELECT source_ip AS "sourceIp", sum(message_count)::int AS "failedMessages"
-         FROM aggregate_records
-        WHERE report_id = $1 AND dkim_aligned <> 'pass' AND spf_aligned <> 'pass'
-        GROUP BY source_ip
-        ORDER BY sum(message_count) DESC, source_ip
-        LIMIT $2`,
-      [id, TOP_FAILING_SOURCES],
-    );
+    if (!updated) {
+      const [sameBytes] = await this.tx.query<{ id: string }>(
+        'SELECT id FROM aggregate_reports WHERE account_id = $1 AND content_sha256 = $2',
+        [this.input.accountId, contentSha256],
+      );
+      // Identical bytes parse to the same reporter and id, so only a stored row edited by hand
+      // gets here. Deleting the row removes the records written with it.
+      await this.tx.query('DELETE FROM aggregate_reports WHERE id = $1', [id]);
+      const existingId = sameBytes?.id ?? id;
+      this.existingId = existingId;
+      return { status: 'duplicate', existingId };
+    }
+
+    const topFailingSources =
+      this.failedCount === 0
+        ? []
+        : await this.tx.query<{ sourceIp: string; failedMessages: number }>(
+            // The same test as failsDmarc: neither DKIM nor SPF passed aligned.
+            `SELECT source_ip AS "sourceIp", sum(message_count)::int AS "failedMessages"
+               FROM aggregate_records
+              WHERE report_id = $1 AND dkim_aligned <> 'pass' AND spf_aligned <> 'pass'
+              GROUP BY source_ip
+              ORDER BY sum(message_count) DESC, source_ip
+              LIMIT $2`,
+            [id, TOP_FAILING_SOURCES],
+          );
     return {
       status: 'stored',
       report: {
