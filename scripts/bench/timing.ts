@@ -36,8 +36,8 @@ export function timeProcess(command: string[], options: RunOptions = {}): Proces
     ? ['prlimit', `--as=${options.memoryLimitBytes}`, '--']
     : [];
   const limit = options.timeoutSeconds ?? 900;
-  // timeout kills the whole process group it starts, children of a shell loop included; a kill
-  // of GNU time alone would leave the measured process running and loading the machine.
+  // timeout kills the whole process group it starts, children of a shell loop included. Killing
+  // GNU time alone would leave the measured process running and loading the machine.
   const argv = [
     '/usr/bin/time',
     '-v',

@@ -340,7 +340,7 @@ export class ReportIngestService {
   /**
    * Store a small document that failed the strict streaming parse, read whole from the input
    * again, if parseAggregateReport can read it with stray "<" and "&" escaped. Returns null when
-   * it cannot, so that the strict parse's rejection stands.
+   * it cannot, so that the strict parse's rejection is kept.
    */
   private async storeRepaired(
     accountId: string,

@@ -117,7 +117,7 @@ async function streamOutcome(bytes: Buffer, random: () => number): Promise<Outco
   }
 }
 
-/** What one case found wrong, or null when the parsers behaved. */
+/** The problem one case found, with its input, or null when the parsers behaved. */
 export type FuzzFinding = { input: Buffer; problem: string } | null;
 
 function describe(outcome: Outcome): string {
@@ -125,9 +125,9 @@ function describe(outcome: Outcome): string {
 }
 
 /**
- * Runs one mutated input through every parser path and checks what must hold for any input:
- * only ReportInputError is thrown, and the whole-document and streaming parsers agree, unless
- * the whole-document parser repaired stray markup, which the streaming one does not try.
+ * Runs one mutated input through every parser path and checks what must hold for any input.
+ * Only ReportInputError is thrown, and the whole-document and streaming parsers agree. The one
+ * exception is a document the whole-document parser repaired, which the streaming one does not.
  */
 export async function fuzzOnce(seedInput: Buffer, random: () => number): Promise<FuzzFinding> {
   const input = mutate(seedInput, random);
