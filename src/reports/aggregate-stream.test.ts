@@ -157,6 +157,28 @@ describe('parseAggregateStream', () => {
     }
   });
 
+  it('orders document warnings the same for any slicing', async () => {
+    // Whitespace before the declaration, an invalid byte in a record and a record warning:
+    // the fuzzer found their order following the slice size.
+    const text = `\n${syntheticReport({ records: 3 }).toString('latin1')}`
+      .replace('<result>pass</result>', '<result>p\u00ffss</result>')
+      .replace('<count>', '<count>x');
+    const xml = Buffer.from(text, 'latin1');
+    const expected = parseAggregateReport(xml).warnings;
+    assert.equal(
+      expected[0],
+      'The document is not valid UTF-8; each invalid byte was replaced with U+FFFD.',
+    );
+    assert.equal(
+      expected[1],
+      'The document has whitespace before its XML declaration, which was removed.',
+    );
+    for (const size of [1, 5, 64, 4096]) {
+      const summary = await parseAggregateStream(slices(xml, size), recordingSink().sink);
+      assert.deepEqual(summary.warnings, expected, `slices of ${size}`);
+    }
+  });
+
   it('warns of invalid UTF-8 once', async () => {
     const xml = syntheticReport({ records: 2, orgName: 'Bad\u00ffByte' });
     const broken = Buffer.from(

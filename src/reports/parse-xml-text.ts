@@ -91,6 +91,7 @@ export class XmlTextDecoder {
   /** Trailing bytes of the last slice that may begin a UTF-8 sequence continued in the next. */
   private utf8Carry: Buffer | null = null;
   private utf8Invalid = false;
+  private spaceRemoved = false;
 
   constructor(private readonly warn: (message: string) => void) {}
 
@@ -116,6 +117,14 @@ export class XmlTextDecoder {
     if (this.decoder === null) return text;
     text += this.strip(this.decoder.decode());
     if (this.label === 'utf-8' && this.utf8Carry !== null) this.noteInvalidUtf8();
+    // These two are given at the end, in this order, because when they are found depends on
+    // how the bytes were sliced.
+    if (this.utf8Invalid) {
+      this.warn('The document is not valid UTF-8; each invalid byte was replaced with U+FFFD.');
+    }
+    if (this.spaceRemoved) {
+      this.warn('The document has whitespace before its XML declaration, which was removed.');
+    }
     return text;
   }
 
@@ -137,7 +146,11 @@ export class XmlTextDecoder {
   private strip(text: string): string {
     if (!this.atStart || text.length === 0) return text;
     this.atStart = false;
-    return stripSpaceBeforeDeclaration(text, this.warn);
+    // XML 1.0 allows nothing before the declaration, yet some generators emit a newline first.
+    const match = /^\s+(?=<\?xml[\s?])/.exec(text);
+    if (!match) return text;
+    this.spaceRemoved = true;
+    return text.slice(match[0].length);
   }
 
   /**
@@ -155,7 +168,6 @@ export class XmlTextDecoder {
     if (this.utf8Invalid) return;
     this.utf8Invalid = true;
     this.utf8Carry = null;
-    this.warn('The document is not valid UTF-8; each invalid byte was replaced with U+FFFD.');
   }
 }
 
@@ -172,12 +184,4 @@ function completeUtf8Length(bytes: Buffer): number {
     return needed > back ? length - back : length;
   }
   return length;
-}
-
-function stripSpaceBeforeDeclaration(text: string, warn: (message: string) => void): string {
-  // XML 1.0 allows nothing before the declaration, yet some generators emit a newline first.
-  const match = /^\s+(?=<\?xml[\s?])/.exec(text);
-  if (!match) return text;
-  warn('The document has whitespace before its XML declaration, which was removed.');
-  return text.slice(match[0].length);
 }
