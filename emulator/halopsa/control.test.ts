@@ -158,6 +158,26 @@ describe('request log', () => {
     assert.deepEqual((await control(emulator.url, 'GET', '/requests')).json, []);
   });
 
+  test('counts total every request by status, fault and route', async () => {
+    await control(emulator.url, 'DELETE', '/requests');
+    await control(emulator.url, 'POST', '/faults', {
+      faults: [{ match: { path: '/api/Client' }, kind: 'status', status: 429, times: 1 }],
+    });
+    await api.get('/Client');
+    await api.get('/Client/12');
+    await api.get('/Client/13');
+
+    const counts = asObject((await control(emulator.url, 'GET', '/requests/counts')).json);
+    assert.equal(counts.total, 3);
+    assert.deepEqual(counts.byStatus, { '200': 2, '429': 1 });
+    assert.deepEqual(counts.byFault, { status: 1 });
+    assert.deepEqual(counts.byRoute, { 'GET /api/client': 1, 'GET /api/client/:id': 2 });
+
+    await control(emulator.url, 'DELETE', '/requests');
+    const cleared = asObject((await control(emulator.url, 'GET', '/requests/counts')).json);
+    assert.equal(cleared.total, 0);
+  });
+
   test('control calls are not logged', async () => {
     await control(emulator.url, 'DELETE', '/requests');
     await control(emulator.url, 'GET', '/records/client');

@@ -93,6 +93,9 @@ export function registerControlRoutes(app: FastifyInstance, state: EmulatorState
   app.get('/_emulator/requests', async (_request, reply) =>
     sendResult(reply, { status: 200, body: state.requests.list() }),
   );
+  app.get('/_emulator/requests/counts', async (_request, reply) =>
+    sendResult(reply, { status: 200, body: state.requests.counts() }),
+  );
   app.delete('/_emulator/requests', async (_request, reply) => {
     state.requests.clear();
     return sendResult(reply, { status: 200, body: { cleared: true } });

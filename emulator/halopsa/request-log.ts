@@ -19,22 +19,56 @@ const SECRET_QUERY_NAMES = new Set(['client_secret', 'access_token', 'password']
 // Bounds memory when a benchmark runs a long load against one instance.
 const MAX_ENTRIES = 10_000;
 
-/** The request log served by GET /_emulator/requests, oldest first. */
+/**
+ * Totals of every request since the last clear, served by GET /_emulator/requests/counts. They
+ * are kept apart from the entries, so they stay exact after the log drops its oldest entries.
+ */
+export interface RequestCounts {
+  total: number;
+  /** Requests per status sent, keyed by the status as text; "none" for a destroyed connection. */
+  byStatus: Record<string, number>;
+  /** Requests per injected fault kind; requests without a fault are not counted here. */
+  byFault: Record<string, number>;
+  /** Requests per method and lower-case path with numeric segments as ":id", e.g. "GET /api/tickets/:id". */
+  byRoute: Record<string, number>;
+}
+
+function emptyCounts(): RequestCounts {
+  return { total: 0, byStatus: {}, byFault: {}, byRoute: {} };
+}
+
+function increment(counts: Record<string, number>, key: string): void {
+  counts[key] = (counts[key] ?? 0) + 1;
+}
+
+/** The request log served by GET /_emulator/requests, oldest first, and its totals. */
 export class RequestLog {
   private entries: RequestLogEntry[] = [];
+  private totals: RequestCounts = emptyCounts();
 
   add(entry: RequestLogEntry): void {
     this.entries.push({ ...entry, query: redactQuery(entry.query) });
     if (this.entries.length > MAX_ENTRIES)
       this.entries.splice(0, this.entries.length - MAX_ENTRIES);
+
+    this.totals.total += 1;
+    increment(this.totals.byStatus, entry.status === null ? 'none' : String(entry.status));
+    if (entry.fault !== undefined) increment(this.totals.byFault, entry.fault);
+    const route = entry.path.toLowerCase().replace(/\/\d+(?=\/|$)/g, '/:id');
+    increment(this.totals.byRoute, `${entry.method.toUpperCase()} ${route}`);
   }
 
   list(): RequestLogEntry[] {
     return [...this.entries];
   }
 
+  counts(): RequestCounts {
+    return structuredClone(this.totals);
+  }
+
   clear(): void {
     this.entries = [];
+    this.totals = emptyCounts();
   }
 }
 
