@@ -5,6 +5,7 @@ import type { ConfirmedDnsChange } from '../dns/monitor.ts';
 import type { StoredObservation } from '../dns/observation-store.ts';
 import type { AlertService } from './alert-service.ts';
 import type { DnsEvidence, DnsRecordSnapshot } from './alert-store.ts';
+import { isDomainPaused } from './paused-domains.ts';
 
 const recordWords: Record<ConfirmedDnsChange['kind'], string> = {
   dmarc: 'DMARC record',
@@ -87,10 +88,19 @@ export function dnsAlertFingerprint(
  * observation that first showed the change to the fingerprint, so that the same change
  * confirmed twice is stored once, while a record that changes back and later changes again
  * alerts again. The incident of the meaning the record had before is observed clear, because
- * the record no longer has it.
+ * the record no longer has it. A change confirmed while the domain is paused (by a manual
+ * check, since scheduled checks skip paused domains) becomes the record's state without an
+ * alert, and the open incident of the meaning before stays as it is.
  */
 export function raiseDnsAlertForChange(alerts: AlertService, logger: Logger) {
   return async (tx: Transaction, change: ConfirmedDnsChange): Promise<void> => {
+    if (await isDomainPaused(tx, change.accountId, change.domainId)) {
+      logger.info(
+        { domainId: change.domainId, record: change.name, change: change.changeKind },
+        'confirmed a DNS change of a paused domain without an alert',
+      );
+      return;
+    }
     const evidence = dnsEvidence(change);
     const confirmedAt = new Date(change.after.observedAt);
     if (change.before?.meaningHash) {

@@ -3,13 +3,14 @@ import type { Transaction } from '../db/database.ts';
 import type { StoredFailureReport } from '../reports/failure-report-store.ts';
 import type { AlertService } from './alert-service.ts';
 import type { ForensicEvidence } from './alert-store.ts';
+import { isDomainPaused } from './paused-domains.ts';
 
 /**
  * Raise one forensic alert for each failure report stored for a monitored domain. The
  * fingerprint names the account, the customer and the domain, so the reports of one domain
  * share an incident until none has arrived for `clearAfterSeconds`. The dedupe key adds the
  * report's body hash, never its text, so the same report arriving again by any path never
- * raises a second alert.
+ * raises a second alert. A paused domain's failure reports are stored without an alert.
  */
 export function raiseForensicAlertForReport(
   alerts: AlertService,
@@ -18,6 +19,13 @@ export function raiseForensicAlertForReport(
 ) {
   return async (tx: Transaction, report: StoredFailureReport): Promise<void> => {
     if (!report.domainId) return;
+    if (await isDomainPaused(tx, report.accountId, report.domainId)) {
+      logger.debug(
+        { failureReportId: report.id, domainId: report.domainId },
+        'stored the failure report of a paused domain without a forensic alert',
+      );
+      return;
+    }
     const [domain] = await tx.query<{ customer_id: string; name: string }>(
       'SELECT customer_id, name FROM domains WHERE id = $1 AND account_id = $2',
       [report.domainId, report.accountId],

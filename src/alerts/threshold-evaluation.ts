@@ -8,6 +8,7 @@ import {
 } from '../reports/report-store.ts';
 import type { AlertService } from './alert-service.ts';
 import type { ThresholdEvidence } from './alert-store.ts';
+import { isDomainPaused } from './paused-domains.ts';
 import { listRulesCoveringDomain, type ThresholdRule } from './threshold-rules.ts';
 
 const TOP_SOURCES = 10;
@@ -44,10 +45,19 @@ interface WindowVerdict {
  * report's own end and, for a report that arrives late, every later end within windowHours of
  * it. Each window sums the stored reports whose period overlaps it. A window over the limit
  * raises a threshold alert; a window within it is a clear observation for the rule's incident.
+ * The report of a paused domain is stored but judged by no rule, and a group's sums leave out
+ * its paused members, so pausing a domain silences it in its groups too.
  */
 export function evaluateThresholdForReport(alerts: AlertService, logger: Logger) {
   return async (tx: Transaction, report: StoredAggregateReport): Promise<void> => {
     if (!report.domainId) return;
+    if (await isDomainPaused(tx, report.accountId, report.domainId)) {
+      logger.debug(
+        { reportId: report.id, domainId: report.domainId },
+        'stored the report of a paused domain without judging threshold rules',
+      );
+      return;
+    }
     const rules = await listRulesCoveringDomain(tx, report.accountId, report.domainId);
     for (const rule of rules) {
       const subject = await loadSubject(tx, report.accountId, rule);
@@ -70,7 +80,8 @@ async function loadSubject(
 ): Promise<RuleSubject | null> {
   if (rule.domainId) {
     const [domain] = await tx.query<{ customer_id: string; name: string }>(
-      'SELECT customer_id, name FROM domains WHERE account_id = $1 AND id = $2',
+      `SELECT customer_id, name FROM domains
+        WHERE account_id = $1 AND id = $2 AND status <> 'paused'`,
       [accountId, rule.domainId],
     );
     if (!domain) return null;
@@ -90,7 +101,7 @@ async function loadSubject(
   if (!group) return null;
   const members = await tx.query<{ id: string; name: string }>(
     `SELECT d.id, d.name FROM domain_group_members m JOIN domains d ON d.id = m.domain_id
-      WHERE m.group_id = $1 AND d.account_id = $2 ORDER BY d.name`,
+      WHERE m.group_id = $1 AND d.account_id = $2 AND d.status <> 'paused' ORDER BY d.name`,
     [rule.groupId, accountId],
   );
   return {

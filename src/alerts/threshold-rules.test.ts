@@ -261,6 +261,54 @@ for (const engine of DATABASE_ENGINES) {
       assert.equal((await api('GET', `/groups/${group.id}/threshold`)).body.rule, null);
     });
 
+    test('paused domain stores reports silently', async () => {
+      const domainId = await addDomain('paused.example');
+      const rule = await api('PUT', `/domains/${domainId}/threshold`, { maxFailedMessages: 5 });
+      assert.equal(rule.status, 200);
+      const paused = await api('PATCH', `/domains/${domainId}`, { status: 'paused' });
+      assert.equal(paused.status, 200);
+
+      await upload('paused.example', 1, rows(50, 10));
+      const stored = (await api('GET', `/reports?domainId=${domainId}`)).body.reports;
+      assert.equal(stored.length, 1);
+      assert.equal((await alertsOf('paused.example')).length, 0);
+
+      // Resumed, the next report over the limit alerts.
+      assert.equal((await api('PATCH', `/domains/${domainId}`, { status: 'active' })).status, 200);
+      await upload('paused.example', 2, rows(50, 10));
+      assert.equal((await alertsOf('paused.example')).length, 1);
+    });
+
+    test('group rule leaves out paused members', async () => {
+      const first = await addDomain('team-a.example');
+      const second = await addDomain('team-b.example');
+      const group = (
+        await api('POST', `/customers/${customerId}/groups`, {
+          name: 'Teams',
+          domainIds: [first, second],
+        })
+      ).body;
+      const rule = await api('PUT', `/groups/${group.id}/threshold`, {
+        maxFailedMessages: 10,
+        windowHours: 24,
+      });
+      assert.equal(rule.status, 200);
+      assert.equal((await api('PATCH', `/domains/${second}`, { status: 'paused' })).status, 200);
+
+      // 8 failing on each: together over 10, but the paused member's report does not count.
+      await upload('team-b.example', 5, rows(8, 10, '203.0.113'));
+      await upload('team-a.example', 5, rows(8, 10));
+      assert.equal((await alertsOf('Teams')).length, 0);
+
+      // A second report of the active member brings its own total to 16.
+      await upload('team-a.example', 5, rows(8, 10), 'Outlook.com');
+      const alerts = await alertsOf('Teams');
+      assert.equal(alerts.length, 1);
+      assert.deepEqual(alerts[0].evidence.subject.domains, ['team-a.example']);
+      assert.equal(alerts[0].evidence.failedMessages, 16);
+      assert.equal(alerts[0].evidence.reportCount, 2);
+    });
+
     test('rule without a limit is rejected', async () => {
       const domainId = await addDomain('nolimit.example');
       const response = await api('PUT', `/domains/${domainId}/threshold`, { windowHours: 24 });
@@ -289,6 +337,30 @@ for (const engine of DATABASE_ENGINES) {
       const after = (await api('GET', `/incidents/${alert.incidentId}`)).body.incident;
       assert.equal(after.status, 'resolved');
       assert.match(after.resolution, /Nothing fired for 24\.0 hours/);
+    });
+
+    test('paused domain raises no forensic alert', async () => {
+      // example.com was added by the test before.
+      const domain = (await api('GET', '/domains')).body.domains.find(
+        (entry: { name: string }) => entry.name === 'example.com',
+      );
+      assert.ok(domain, 'example.com exists');
+      assert.equal((await api('PATCH', `/domains/${domain.id}`, { status: 'paused' })).status, 200);
+      const before = (await api('GET', '/alerts?kind=forensic')).body.alerts.length;
+      const storedBefore = (await api('GET', '/failure-reports')).body.reports.length;
+
+      // Another report, with its own message id and source, so that it is not a duplicate.
+      const copy = Buffer.from(
+        LINKEDIN.toString('latin1')
+          .replace('BB.91.26019.C3EA7CC5@', 'BB.91.26019.C3EA7CC6@')
+          .replaceAll('10.10.10.10', '10.10.10.11'),
+        'latin1',
+      );
+      const upload = await api('POST', '/reports', copy, 'message/rfc822');
+      assert.equal(upload.status, 201, JSON.stringify(upload.body));
+
+      assert.equal((await api('GET', '/failure-reports')).body.reports.length, storedBefore + 1);
+      assert.equal((await api('GET', '/alerts?kind=forensic')).body.alerts.length, before);
     });
   });
 }

@@ -462,6 +462,34 @@ for (const engine of DATABASE_ENGINES) {
       );
     });
 
+    test('paused domain confirms without alerting', async () => {
+      const domain = 'paused.example';
+      const { domainId, clock, monitor, check, domainAlerts } = await monitored(domain);
+      await check(0);
+      await fixture.domains.setStatus(fixture.accountId, domainId, 'paused');
+      server.set(`_dmarc.${domain}`, txt(`v=DMARC1; p=none; rua=mailto:dmarc@${domain}`));
+
+      // A scheduled check queued before the pause does nothing.
+      clock.advanceSeconds(confirmDelaySeconds);
+      const skipped = await monitor.checkDomain(fixture.accountId, domainId, 'scheduled');
+      // Manual checks still look, and their confirmed change becomes the record's state.
+      const first = await monitor.checkDomain(fixture.accountId, domainId, 'manual');
+      clock.advanceSeconds(confirmDelaySeconds);
+      const second = await monitor.checkDomain(fixture.accountId, domainId, 'manual');
+
+      assert.equal(skipped, null);
+      assert.equal(outcomeOf(first!.observations, `_dmarc.${domain}`), 'change_pending');
+      assert.equal(outcomeOf(second!.observations, `_dmarc.${domain}`), 'change_confirmed');
+      assert.equal((await domainAlerts()).length, 0);
+
+      // Once resumed, the domain alerts on its next change again.
+      await fixture.domains.setStatus(fixture.accountId, domainId, 'active');
+      server.set(`_dmarc.${domain}`, txt(`v=DMARC1; p=reject; rua=mailto:dmarc@${domain}`));
+      await check();
+      await check();
+      assert.equal((await domainAlerts()).length, 1);
+    });
+
     test('a removed domain is not checked', async () => {
       const { domainId, monitor } = await monitored('gone.example');
       await fixture.domains.remove(fixture.accountId, domainId);

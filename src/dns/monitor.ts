@@ -101,7 +101,10 @@ export class DnsMonitor {
 
   /**
    * Check every record of one domain and store what was seen. Returns null when the domain no
-   * longer exists in the account (it was removed after the check was queued).
+   * longer exists in the account (it was removed after the check was queued), and for a
+   * scheduled or confirmation check of a domain paused after the check was queued. A manual
+   * check of a paused domain runs, and its confirmed changes reach the listeners, which
+   * decide whether a paused domain alerts.
    */
   async checkDomain(
     accountId: string,
@@ -109,11 +112,18 @@ export class DnsMonitor {
     trigger: CheckTrigger,
   ): Promise<DomainCheckResult | null> {
     const { db, lookups } = this.options;
-    const [domain] = await db.query<{ name: string; customer_id: string }>(
-      'SELECT name, customer_id FROM domains WHERE account_id = $1 AND id = $2',
+    const [domain] = await db.query<{ name: string; customer_id: string; status: string }>(
+      'SELECT name, customer_id, status FROM domains WHERE account_id = $1 AND id = $2',
       [accountId, domainId],
     );
     if (!domain) return null;
+    if (domain.status === 'paused' && trigger !== 'manual') {
+      this.options.logger.debug(
+        { accountId, domainId, trigger },
+        'skipped the queued DNS check of a paused domain',
+      );
+      return null;
+    }
     const selectors = (
       await db.query<{ selector: string }>(
         'SELECT selector FROM dns_dkim_selectors WHERE account_id = $1 AND domain_id = $2 ORDER BY selector',
