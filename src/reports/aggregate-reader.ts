@@ -1,5 +1,3 @@
-import type { SaxesParser, SaxesTagPlain } from 'saxes';
-
 import type {
   AggregateParseLimits,
   AggregateRecord,
@@ -213,10 +211,23 @@ const UNKNOWN: PathNode = { ...newNode('#unknown', { kind: 'ignored' }), childre
 /** A stray element that wraps <feedback>; see openRoot. */
 const WRAPPER: PathNode = { ...newNode('#wrapper', { kind: 'ignored' }), children: new Map() };
 
+interface TagView {
+  name: string;
+  attributes: Record<string, string>;
+}
+
 function localName(qualifiedName: string): string {
   const colon = qualifiedName.indexOf(':');
   return colon < 0 ? qualifiedName : qualifiedName.slice(colon + 1);
 }
+
+/** The source of the line number in messages: saxes, or the fast scanner while it reads. */
+export interface ParsePosition {
+  readonly line: number;
+}
+
+/** The attributes of a tag that has none, shared so that the fast scanner allocates nothing. */
+export const NO_ATTRIBUTES: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
 /** Receives what the reader finds, in document order. */
 export interface AggregateReaderEvents {
@@ -259,7 +270,7 @@ export class AggregateReportReader {
   private policyClosed = false;
 
   constructor(
-    private readonly parser: SaxesParser<{ xmlns: false }>,
+    private readonly parser: ParsePosition,
     private readonly limits: AggregateParseLimits,
     private readonly events: AggregateReaderEvents,
   ) {}
@@ -276,7 +287,19 @@ export class AggregateReportReader {
     return this.header;
   }
 
-  openTag(tag: SaxesTagPlain): void {
+  /** Whether the root element has been opened, and perhaps closed again. */
+  get rootSeen(): boolean {
+    return this.stack.length > 0 || this.rootClosed;
+  }
+
+  /** Whether the element that is open keeps its text. */
+  get wantsText(): boolean {
+    return this.capturing;
+  }
+
+  /** Handles a start tag; `attributes` are as written, by qualified name. */
+  openTag(tagName: string, attributes: Record<string, string>): void {
+    const tag = { name: tagName, attributes };
     const parent = this.stack.at(-1);
     if (parent === undefined || parent === WRAPPER) {
       this.openRoot(tag, localName(tag.name));
@@ -316,7 +339,7 @@ export class AggregateReportReader {
     this.text = '';
   }
 
-  private openRoot(tag: SaxesTagPlain, name: string): void {
+  private openRoot(tag: TagView, name: string): void {
     if (name === 'schema' && this.stack.length === 0) {
       // IKEA's generator has been seen to put an unclosed <xs:schema ...> start tag before
       // <feedback>; the report inside is complete, so the stray tag is read past.
@@ -343,7 +366,8 @@ export class AggregateReportReader {
     this.stack.push(ROOT);
   }
 
-  private checkAttributes(tag: SaxesTagPlain): void {
+  private checkAttributes(tag: TagView): void {
+    if (tag.attributes === NO_ATTRIBUTES) return;
     let count = 0;
     for (const _ in tag.attributes) count += 1;
     if (count > MAX_ATTRIBUTES) {

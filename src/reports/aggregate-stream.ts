@@ -6,7 +6,8 @@ import type {
   AggregateReportHeader,
   AggregateReportSummary,
 } from './aggregate-parser.ts';
-import { AggregateReportReader } from './aggregate-reader.ts';
+import { FastElementScanner } from './aggregate-fast-scan.ts';
+import { AggregateReportReader, NO_ATTRIBUTES } from './aggregate-reader.ts';
 import { formatBytes } from './container-budget.ts';
 import { finishReportSummary } from './parse-aggregate-metadata.ts';
 import { escapeStrayMarkup } from './parse-xml-repair.ts';
@@ -65,6 +66,22 @@ export class AggregateReportParser {
   private bytes = 0;
   private messageCount = 0;
   private ended = false;
+  /**
+   * The reader of the next text. In 'sync', saxes is given the text in pieces that end at a ">",
+   * until a piece ends right after a start or end tag inside the root, where the fast scanner
+   * ('fast') takes over. The scanner hands back to saxes at the first markup it does not read,
+   * and saxes syncs again. After the root has closed, and in the repair, saxes reads the rest
+   * whole ('saxes').
+   */
+  private stage: 'sync' | 'fast' | 'saxes';
+  private scanner: FastElementScanner | null = null;
+  /** The names of the elements that saxes has open, the outermost first. */
+  private saxesOpenNames: string[] = [];
+  /** Set while saxes is brought to the scanner's open elements, whose events were handled. */
+  private replaying = false;
+  /** Characters given to saxes, and the count when saxes last read the ">" of a tag. */
+  private saxesChars = 0;
+  private lastTagEnd = -1;
   /** The whole text, kept only when stray markup is repaired, which needs all of it. */
   private readonly heldText: string[] | null;
 
@@ -77,10 +94,13 @@ export class AggregateReportParser {
     private readonly onRecord: (record: AggregateRecord) => void,
     limits: Partial<AggregateParseLimits> = {},
     private readonly repair: { reason: string } | null = null,
+    options: { fastScan?: boolean } = {},
   ) {
     this.heldText = repair === null ? null : [];
+    // The repair parses a small document once, so saxes reads all of it.
+    this.stage = repair === null && options.fastScan !== false ? 'sync' : 'saxes';
     this.limits = { ...DEFAULT_AGGREGATE_PARSE_LIMITS, ...limits };
-    this.reader = new AggregateReportReader(this.saxes, this.limits, {
+    this.reader = new AggregateReportReader(this, this.limits, {
       record: (record) => {
         this.messageCount += record.count;
         this.onRecord(record);
@@ -98,14 +118,29 @@ export class AggregateReportParser {
           'one and it is how entity expansion and external entity attacks start, so the file was rejected.',
       );
     });
-    parser.on('opentag', (tag) => reader.openTag(tag));
+    parser.on('opentag', (tag) => {
+      if (this.replaying) return;
+      this.saxesOpenNames.push(tag.name);
+      this.lastTagEnd = parser.position;
+      reader.openTag(tag.name, tag.attributes);
+    });
     parser.on('text', (text) => reader.addText(text));
     parser.on('cdata', (text) => reader.addText(text));
-    parser.on('closetag', () => reader.closeTag());
+    parser.on('closetag', () => {
+      if (this.replaying) return;
+      this.saxesOpenNames.pop();
+      this.lastTagEnd = parser.position;
+      reader.closeTag();
+    });
     parser.on('error', (error) => {
       if (this.ended && reader.isUnclosedWrapper(error)) return;
       throw notWellFormed(parser, error, this.ended);
     });
+  }
+
+  /** The line being read, for messages. */
+  get line(): number {
+    return this.scanner?.line ?? this.saxes.line;
   }
 
   /** The report-level fields, once the first record has opened after them; null before. */
@@ -133,7 +168,114 @@ export class AggregateReportParser {
     }
     const text = this.decoder.write(bytes);
     if (this.heldText !== null) this.heldText.push(text);
-    else if (text !== '') this.saxes.write(text);
+    else if (text !== '') this.feed(text);
+  }
+
+  /** Hands text to saxes or to the fast scanner, whichever reads at this point. */
+  private feed(text: string): void {
+    let rest: string | null = text;
+    while (rest !== null && rest !== '') {
+      if (this.stage === 'fast') {
+        rest = (this.scanner as FastElementScanner).scan(rest);
+        if (rest !== null) this.handToSaxes();
+      } else if (this.stage === 'sync') {
+        rest = this.syncSaxes(rest);
+      } else {
+        this.writeSaxes(rest);
+        rest = null;
+      }
+    }
+  }
+
+  private writeSaxes(text: string): void {
+    this.saxesChars += text.length;
+    this.saxes.write(text);
+  }
+
+  /**
+   * Gives saxes the text up to the first ">" after a "<", then up to the next, and so on, and
+   * starts the fast scanner once a piece ends right after a tag inside the root. Returns the
+   * text after that piece, for the scanner, or null when saxes was given all of it.
+   *
+   * A piece never ends inside text outside the root, which saxes checks at the end of each
+   * write, so saxes reads the document as it would in whole slices.
+   */
+  private syncSaxes(text: string): string | null {
+    let start = 0;
+    while (start < text.length) {
+      const open = text.indexOf('<', start);
+      const close = open < 0 ? -1 : text.indexOf('>', open + 1);
+      if (close < 0) {
+        this.writeSaxes(start === 0 ? text : text.slice(start));
+        return null;
+      }
+      this.writeSaxes(text.slice(start, close + 1));
+      start = close + 1;
+      if (this.saxesOpenNames.length === 0) {
+        if (!this.reader.rootSeen) continue;
+        // The root has closed: saxes checks what follows it, in one piece.
+        this.stage = 'saxes';
+        return text.slice(start);
+      }
+      if (this.lastTagEnd === this.saxesChars && this.startScanner()) return text.slice(start);
+    }
+    return null;
+  }
+
+  /** Starts the fast scanner where saxes stopped, right after a tag inside the root. */
+  private startScanner(): boolean {
+    const saxes = this.saxes;
+    // XML 1.1 allows other characters and line ends than the scanner checks for.
+    const version = saxes.xmlDecl.version;
+    if (version !== undefined && version !== '1.0') {
+      this.stage = 'saxes';
+      return false;
+    }
+    const reader = this.reader;
+    this.scanner = new FastElementScanner(this.saxesOpenNames, saxes.line, saxes.column, {
+      openTag: (tagName) => reader.openTag(tagName, NO_ATTRIBUTES),
+      closeTag: () => reader.closeTag(),
+      text: (text) => reader.addText(text),
+      wantsText: () => reader.wantsText,
+    });
+    this.stage = 'fast';
+    return true;
+  }
+
+  /**
+   * Brings saxes to where the scanner stopped: it is given end tags for the elements the
+   * scanner closed and start tags for those it opened, with their events ignored, and then
+   * the scanner's line and column. It then reads on, and words its errors, as if it had read
+   * everything itself.
+   */
+  private handToSaxes(): void {
+    const scanner = this.scanner as FastElementScanner;
+    const saxes = this.saxes;
+    const before = this.saxesOpenNames;
+    const after = scanner.openNames;
+    let shared = 0;
+    while (shared < before.length && shared < after.length && before[shared] === after[shared]) {
+      shared += 1;
+    }
+    const closing = before
+      .slice(shared)
+      .reverse()
+      .map((name) => `</${name}>`);
+    const opening = after.slice(shared).map((name) => `<${name}>`);
+    const replay = closing.join('') + opening.join('');
+    if (replay !== '') {
+      this.replaying = true;
+      try {
+        this.writeSaxes(replay);
+      } finally {
+        this.replaying = false;
+      }
+    }
+    saxes.line = scanner.line;
+    saxes.column = scanner.column;
+    this.saxesOpenNames = [...after];
+    this.scanner = null;
+    this.stage = 'sync';
   }
 
   /**
@@ -154,7 +296,13 @@ export class AggregateReportParser {
           `${repaired.escaped} "<" or "&" that begin no markup taken as text.`,
       );
     }
-    if (text !== '') this.saxes.write(text);
+    if (text !== '') this.feed(text);
+    if (this.scanner !== null) {
+      const carried = this.scanner.finish();
+      this.handToSaxes();
+      if (carried !== '') this.writeSaxes(carried);
+    }
+    this.stage = 'saxes';
     this.ended = true;
     this.saxes.close();
 

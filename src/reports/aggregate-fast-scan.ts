@@ -1,0 +1,180 @@
+/** The events of the scanner, which are those saxes emits for the same markup. */
+export interface FastScanEvents {
+  openTag(name: string): void;
+  closeTag(): void;
+  text(text: string): void;
+  /** Whether the element that is open keeps its text, so that other text need not be cut out. */
+  wantsText(): boolean;
+}
+
+/**
+ * Text from which on the scanner hands the document to saxes. These are entity and character
+ * references, carriage returns (which saxes turns into line feeds), and every character that
+ * XML 1.0 forbids or that lies outside the Basic Multilingual Plane. "]]>" is one too, because
+ * XML forbids it in text.
+ */
+const HANDED_OVER = /[&\r\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]|\]\]>/g;
+/** An ASCII XML name, as every DMARC report element has. Any other name goes to saxes. */
+const ASCII_NAME = /[A-Za-z_:][\w.:-]*/y;
+/** Text carried to the next chunk beyond this length goes to saxes, so carrying stays linear. */
+const MAX_CARRY_CHARS = 64 * 1024;
+const LESS_THAN = 0x3c;
+const GREATER_THAN = 0x3e;
+const SLASH = 0x2f;
+const LINE_FEED = '\n';
+
+/**
+ * Scans the inside of a document's root element for the markup DMARC reports consist of:
+ * start tags without attributes, matching end tags, empty-element tags and text without
+ * references. These are read with indexOf and one regular expression per tag instead of one
+ * state-machine step per character. The first construct outside that subset ends the scan,
+ * and `scan` returns the text from there on for saxes, which rejects it or reads it. Before
+ * that, saxes must be brought to the same open elements and position (see openNames, line and
+ * column). The end tag of the outermost element is handed over too, so that saxes checks what
+ * follows it.
+ *
+ * Every construct the scanner accepts is well-formed XML 1.0 and yields the events saxes would
+ * yield, so a document parses to the same result, warnings and errors either way.
+ */
+export class FastElementScanner {
+  /** Names of the open elements, the outermost first; the scanner never closes that one. */
+  readonly openNames: string[];
+  /** Line (1-based) and column (0-based, in characters) of the first character not scanned. */
+  private baseLine: number;
+  private baseColumn: number;
+  private carry = '';
+  /** The text being scanned and the scan's offset in it, for the position of an error. */
+  private buffer = '';
+  private offset = 0;
+
+  /** `openNames` are the elements open where the scan starts, the outermost first. */
+  constructor(
+    openNames: readonly string[],
+    line: number,
+    column: number,
+    private readonly events: FastScanEvents,
+  ) {
+    this.openNames = [...openNames];
+    this.baseLine = line;
+    this.baseColumn = column;
+  }
+
+  /** The line of the character being scanned, as saxes counts lines. */
+  get line(): number {
+    return this.positionAt(this.offset).line;
+  }
+
+  /** The column of the character being scanned, as saxes counts columns. */
+  get column(): number {
+    return this.positionAt(this.offset).column;
+  }
+
+  /**
+   * Scans the next text of the document. Returns null when all of it was scanned or carried to
+   * the next call. Otherwise it returns the text from the first construct the scanner does not
+   * read, which then goes to saxes, and the scanner must not be used after that.
+   */
+  scan(input: string): string | null {
+    const buffer = this.carry === '' ? input : this.carry + input;
+    this.carry = '';
+    this.buffer = buffer;
+    HANDED_OVER.lastIndex = 0;
+    const limit = HANDED_OVER.exec(buffer)?.index ?? buffer.length;
+    const events = this.events;
+    const names = this.openNames;
+    let position = 0;
+
+    while (position < limit) {
+      this.offset = position;
+      const open = buffer.indexOf('<', position);
+      if (open < 0 || open >= limit) break;
+      if (open > position) {
+        // saxes emits text once it has read the "<" after it.
+        this.offset = open + 1;
+        if (events.wantsText()) events.text(buffer.slice(position, open));
+        position = open;
+        this.offset = position;
+      }
+
+      if (buffer.charCodeAt(open + 1) === SLASH) {
+        // Only the name of the innermost open element may follow, then ">". The root's end
+        // tag is left to saxes.
+        if (names.length <= 1) return this.handOver(position);
+        const name = names[names.length - 1] as string;
+        const close = open + 2 + name.length;
+        if (close >= limit) break;
+        if (buffer.charCodeAt(close) !== GREATER_THAN || !buffer.startsWith(name, open + 2)) {
+          return this.handOver(position);
+        }
+        names.pop();
+        events.closeTag();
+        position = close + 1;
+        continue;
+      }
+
+      const close = buffer.indexOf('>', open + 1);
+      if (close < 0 || close >= limit) break;
+      const empty = buffer.charCodeAt(close - 1) === SLASH;
+      const nameEnd = empty ? close - 1 : close;
+      ASCII_NAME.lastIndex = open + 1;
+      if (!ASCII_NAME.test(buffer) || ASCII_NAME.lastIndex !== nameEnd) {
+        // Comments, CDATA, processing instructions, a DOCTYPE, attributes, spaces or another
+        // name: saxes reads them, or rejects them.
+        return this.handOver(position);
+      }
+      const name = buffer.slice(open + 1, nameEnd);
+      // A tag's characters were checked above, so its position is advanced before the event,
+      // as saxes reports an element once its ">" is read.
+      this.offset = close + 1;
+      events.openTag(name);
+      if (empty) events.closeTag();
+      else names.push(name);
+      position = close + 1;
+    }
+
+    // A construct that reaches `limit` either contains a character saxes must read, or is cut
+    // by the end of the text and is carried to the next call.
+    if (limit < buffer.length) return this.handOver(position);
+    if (buffer.length - position > MAX_CARRY_CHARS) return this.handOver(position);
+    this.advance(position);
+    this.carry = buffer.slice(position);
+    this.buffer = '';
+    this.offset = 0;
+    return null;
+  }
+
+  /** Returns the text that is still held, for saxes at the end of the document. */
+  finish(): string {
+    const rest = this.carry;
+    this.carry = '';
+    return rest;
+  }
+
+  private handOver(position: number): string {
+    this.advance(position);
+    const rest = this.buffer.slice(position);
+    this.buffer = '';
+    this.offset = 0;
+    return rest;
+  }
+
+  /** Moves the base position to `position` of the buffer. */
+  private advance(position: number): void {
+    const { line, column } = this.positionAt(position);
+    this.baseLine = line;
+    this.baseColumn = column;
+  }
+
+  private positionAt(position: number): { line: number; column: number } {
+    const buffer = this.buffer;
+    let line = this.baseLine;
+    let lastLineFeed = -1;
+    for (let at = buffer.indexOf(LINE_FEED); at >= 0 && at < position;) {
+      line += 1;
+      lastLineFeed = at;
+      at = buffer.indexOf(LINE_FEED, at + 1);
+    }
+    const column = lastLineFeed < 0 ? this.baseColumn + position : position - lastLineFeed - 1;
+    return { line, column };
+  }
+}
