@@ -32,6 +32,12 @@ import {
 } from './integration/jobs.ts';
 import { LicenceSync } from './integration/licence-sync.ts';
 import { createGuardedDispatcher } from './integration/outbound-guard.ts';
+import {
+  RECONCILE_QUEUE,
+  RECONCILE_QUEUE_DEFINITION,
+  Reconciliation,
+  type ReconcileJob,
+} from './integration/reconciliation.ts';
 import { integrationRoutes } from './integration/routes.ts';
 import { SecretBox } from './integration/secret-box.ts';
 import { checkStoredSecrets } from './integration/secret-rotation.ts';
@@ -65,6 +71,8 @@ export interface App {
   connections: ConnectionService;
   alerts: AlertService;
   tickets: TicketDispatch;
+  /** Repairs licence drift and finds broken mappings, on a schedule and on request. */
+  reconciliation: Reconciliation;
   /** Resolves quiet incidents and queues held notes, every minute where workers run. */
   incidents: IncidentMaintenance;
   /** DNS checks of each domain's DMARC, SPF and DKIM records, and their schedule. */
@@ -92,7 +100,12 @@ export async function createApp(
   try {
     await migrate(db, logger);
     const queue = new JobQueue(db, logger.child({ component: 'jobs' }));
-    await queue.start([...INTEGRATION_QUEUES, TICKET_NOTE_QUEUE_DEFINITION, ...DNS_QUEUES]);
+    await queue.start([
+      ...INTEGRATION_QUEUES,
+      TICKET_NOTE_QUEUE_DEFINITION,
+      RECONCILE_QUEUE_DEFINITION,
+      ...DNS_QUEUES,
+    ]);
 
     const secrets = new SecretBox(
       resolveSecretKey(config.secretKey, config.dataDir, logger),
@@ -114,6 +127,12 @@ export async function createApp(
       logger.child({ component: 'licence-sync' }),
       { writeSettleSeconds: config.halopsaWriteSettleSeconds },
     );
+    const reconciliation = new Reconciliation(
+      db,
+      queue,
+      connections,
+      logger.child({ component: 'reconciliation' }),
+    );
     const tickets = new TicketDispatch(
       db,
       queue,
@@ -125,6 +144,7 @@ export async function createApp(
         noteIntervalSeconds: config.incidents.noteIntervalSeconds,
         writeSettleSeconds: config.halopsaWriteSettleSeconds,
       },
+      reconciliation,
     );
 
     const domains = new DomainService(db);
@@ -190,6 +210,8 @@ export async function createApp(
       await queue.work<LicenceReleaseJob>(LICENCE_RELEASE_QUEUE, (data) => licences.release(data));
       await queue.work<TicketCreateJob>(TICKET_CREATE_QUEUE, (data, job) => tickets.run(data, job));
       await queue.work<TicketNoteJob>(TICKET_NOTE_QUEUE, (data, job) => tickets.runNote(data, job));
+      await queue.work<ReconcileJob>(RECONCILE_QUEUE, (data) => reconciliation.run(data));
+      await reconciliation.schedule(config.reconcileIntervalMinutes);
       incidents.start();
     }
 
@@ -212,7 +234,7 @@ export async function createApp(
         reportRoutes({ db, ingest: reports, receivingAddress: config.receivingAddress }),
         alertRoutes({ db }),
         dnsRoutes({ db, scheduler: dnsScheduler }),
-        integrationRoutes({ db, connections, licences, tickets }),
+        integrationRoutes({ db, connections, licences, tickets, reconciliation }),
       ],
     });
 
@@ -241,6 +263,7 @@ export async function createApp(
       connections,
       alerts,
       tickets,
+      reconciliation,
       incidents,
       dnsMonitor,
       dnsScheduler,

@@ -236,3 +236,62 @@ describe('config', () => {
     assert.deepEqual(config.pageCaps, { tickets: 100, client: 25 });
   });
 });
+
+describe('client merge', () => {
+  test('moves sites, licences and tickets to the target', async () => {
+    const [from, into] = (await storedRecords(emulator.url, 'client')).map(
+      (row) => row.id as number,
+    );
+    const created = await api.post('/SoftwareLicence', [{ client_id: from, count: 3 }]);
+    const licenceId = asObject(created.json).id;
+    const response = await control(emulator.url, 'POST', `/clients/${from}/merge`, { into });
+    assert.equal(response.status, 200);
+
+    assert.equal((await api.get(`/Client/${from}`)).status, 404);
+    const licence = (await storedRecords(emulator.url, 'softwarelicence')).find(
+      (row) => row.id === licenceId,
+    );
+    assert.equal(licence?.client_id, into);
+    const sites = await storedRecords(emulator.url, 'site');
+    assert.equal(sites.filter((site) => site.client_id === from).length, 0);
+    const tickets = await storedRecords(emulator.url, 'tickets');
+    assert.equal(tickets.filter((ticket) => ticket.client_id === from).length, 0);
+  });
+
+  test('rejects a missing client', async () => {
+    const response = await control(emulator.url, 'POST', '/clients/999999/merge', { into: 12 });
+    assert.equal(response.status, 404);
+    assert.match(response.text, /999999/);
+  });
+});
+
+describe('ticket type required fields', () => {
+  test('rejects a new ticket without the field', async () => {
+    const [client] = await storedRecords(emulator.url, 'client');
+    const types = await storedRecords(emulator.url, 'tickettype');
+    const incident = types.find((type) => type.name === 'Incident')!;
+    const set = await control(
+      emulator.url,
+      'POST',
+      `/ticket-types/${incident.id}/required-fields`,
+      {
+        fields: ['category_1'],
+      },
+    );
+    assert.equal(set.status, 200);
+
+    const ticket = { tickettype_id: incident.id, client_id: client!.id, summary: 'Test' };
+    const rejected = await api.post('/Tickets', [ticket]);
+    assert.equal(rejected.status, 400);
+    assert.match(rejected.text, /category_1 is required/);
+    const accepted = await api.post('/Tickets', [{ ...ticket, category_1: 'Email' }]);
+    assert.equal(accepted.status, 201);
+  });
+
+  test('rejects an unknown ticket type', async () => {
+    const response = await control(emulator.url, 'POST', '/ticket-types/999/required-fields', {
+      fields: ['category_1'],
+    });
+    assert.equal(response.status, 404);
+  });
+});

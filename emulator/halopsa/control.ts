@@ -43,6 +43,10 @@ const configSchema = z
   })
   .strict();
 
+const mergeSchema = z.object({ into: z.number().int() }).strict();
+
+const requiredFieldsSchema = z.object({ fields: z.array(z.string().min(1)) }).strict();
+
 const clockSchema = z.object({ advanceSeconds: z.number().min(0) }).strict();
 
 /** Parses a control body, or sends a 400 naming each invalid field and returns undefined. */
@@ -148,6 +152,38 @@ export function registerControlRoutes(app: FastifyInstance, state: EmulatorState
     }
     return sendResult(reply, { status: 200, body: state.config });
   });
+
+  app.post<{ Params: { id: string } }>('/_emulator/clients/:id/merge', async (request, reply) => {
+    const body = parseBody(mergeSchema, request.body, reply);
+    if (body === undefined) return reply;
+    const fromId = Number(request.params.id);
+    if (!Number.isInteger(fromId) || !state.data.mergeClient(fromId, body.into)) {
+      return sendResult(reply, {
+        status: 404,
+        body: {
+          error: `Cannot merge client ${request.params.id} into ${body.into}: both must exist and differ`,
+        },
+      });
+    }
+    return sendResult(reply, { status: 200, body: { merged: fromId, into: body.into } });
+  });
+
+  app.post<{ Params: { id: string } }>(
+    '/_emulator/ticket-types/:id/required-fields',
+    async (request, reply) => {
+      const body = parseBody(requiredFieldsSchema, request.body, reply);
+      if (body === undefined) return reply;
+      const typeId = Number(request.params.id);
+      if (!Number.isInteger(typeId) || !state.data.tables.tickettype.get(typeId)) {
+        return sendResult(reply, {
+          status: 404,
+          body: { error: `Ticket type ${request.params.id} does not exist` },
+        });
+      }
+      state.data.requiredTicketFields.set(typeId, body.fields);
+      return sendResult(reply, { status: 200, body: { id: typeId, fields: body.fields } });
+    },
+  );
 
   app.post('/_emulator/clock', async (request, reply) => {
     const body = parseBody(clockSchema, request.body, reply);

@@ -83,10 +83,30 @@ export class DataStore {
   readonly apiRejectingTicketTypes = new Map<number, string>();
   /** The type HaloPSA applies when a ticket is posted without a flat `tickettype_id`. */
   defaultTicketTypeId: number | null = null;
+  /** Fields that a new ticket of a type must carry, set through the control routes. */
+  readonly requiredTicketFields = new Map<number, string[]>();
 
   constructor() {
     const entries = TABLE_NAMES.map((name) => [name, new Table(FIRST_IDS[name])] as const);
     this.tables = Object.fromEntries(entries) as Record<TableName, Table>;
+  }
+
+  /**
+   * Merges client `fromId` into `intoId`: its sites, users, licences and tickets move to the
+   * target, and the source client is deleted. Returns false when either client is missing.
+   */
+  mergeClient(fromId: number, intoId: number): boolean {
+    const clients = this.tables.client;
+    if (fromId === intoId || !clients.get(fromId) || !clients.get(intoId)) return false;
+    for (const name of ['site', 'users', 'softwarelicence', 'tickets'] as const) {
+      for (const record of this.tables[name].all()) {
+        if (record.client_id === fromId) {
+          this.tables[name].replace({ ...record, id: record.id as number, client_id: intoId });
+        }
+      }
+    }
+    clients.delete(fromId);
+    return true;
   }
 
   /** Stores a new action on a ticket under the ticket's next action id and returns it. */

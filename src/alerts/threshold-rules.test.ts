@@ -309,6 +309,31 @@ for (const engine of DATABASE_ENGINES) {
       assert.equal(alerts[0].evidence.reportCount, 2);
     });
 
+    test('rules of another account are not found', async () => {
+      const domainId = await addDomain('private.example');
+      const group = (
+        await api('POST', `/customers/${customerId}/groups`, {
+          name: 'Private',
+          domainIds: [domainId],
+        })
+      ).body;
+      await api('PUT', `/domains/${domainId}/threshold`, { maxFailedMessages: 5 });
+      const other = apiClient(
+        service.url,
+        (await createTestAccount(service.app, 'Other MSP')).token,
+      );
+
+      const domainRule = await other('GET', `/domains/${domainId}/threshold`);
+      const groupRule = await other('GET', `/groups/${group.id}/threshold`);
+      const unknown = await api('GET', `/domains/${crypto.randomUUID()}/threshold`);
+
+      assert.equal(domainRule.status, 404);
+      assert.equal(domainRule.body.error.code, 'not_found');
+      assert.equal(groupRule.status, 404);
+      assert.equal(unknown.status, 404);
+      assert.equal((await api('GET', `/domains/${domainId}/threshold`)).status, 200);
+    });
+
     test('rule without a limit is rejected', async () => {
       const domainId = await addDomain('nolimit.example');
       const response = await api('PUT', `/domains/${domainId}/threshold`, { windowHours: 24 });

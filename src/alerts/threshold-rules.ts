@@ -155,11 +155,13 @@ export async function setGroupThresholdRule(
   return upsertRule(db, accountId, { groupId }, input);
 }
 
+/** Return the rule of a domain, or null; throws not_found for a domain of another account. */
 export async function getThresholdRule(
   db: Queryable,
   accountId: string,
   domainId: string,
 ): Promise<ThresholdRule | null> {
+  await getDomain(db, accountId, domainId);
   const [row] = await db.query<RuleRow>(
     'SELECT * FROM threshold_rules WHERE account_id = $1 AND domain_id = $2',
     [accountId, domainId],
@@ -167,11 +169,13 @@ export async function getThresholdRule(
   return row ? toRule(row) : null;
 }
 
+/** Return the rule of a domain group, or null; throws not_found for a group of another account. */
 export async function getGroupThresholdRule(
   db: Queryable,
   accountId: string,
   groupId: string,
 ): Promise<ThresholdRule | null> {
+  await getDomainGroup(db, accountId, groupId);
   const [row] = await db.query<RuleRow>(
     'SELECT * FROM threshold_rules WHERE account_id = $1 AND group_id = $2',
     [accountId, groupId],

@@ -126,6 +126,7 @@ const EXPECTED_ACCESS: Record<string, RouteAccess> = {
   'GET /api/v1/integrations/halopsa/ticket-types': 'halopsa.access',
   'GET /api/v1/integrations/halopsa/sites': 'halopsa.access',
   'GET /api/v1/integrations/halopsa/users': 'halopsa.access',
+  'POST /api/v1/integrations/halopsa/reconcile': 'halopsa.access',
   'GET /api/v1/integrations/halopsa/mappings': 'halopsa.access',
   'PUT /api/v1/integrations/halopsa/mappings': 'halopsa.access',
   'GET /api/v1/integrations/halopsa/ticket-rules/:customerId': 'halopsa.access',

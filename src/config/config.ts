@@ -52,6 +52,8 @@ export interface Config {
   dnsConfirmDelaySeconds: number;
   /** Seconds between the sweeps that queue the domains due for a DNS check. */
   dnsSweepSeconds: number;
+  /** Minutes between scheduled reconciliations of HaloPSA licences and mapped records. */
+  reconcileIntervalMinutes: number;
   /**
    * The form of receiving addresses, `<localPart>+<token>@<domain>`, or null when
    * DMARCDESK_RECEIVING_DOMAIN is unset. The SMTP receiver accepts mail for them, and the IMAP
@@ -313,6 +315,15 @@ const environmentSchema = z.object({
   DMARCDESK_DNS_TIMEOUT_MS: integerString(50, 30_000).default(2000),
   DMARCDESK_DNS_CONFIRM_DELAY_SECONDS: integerString(0, 86_400).default(600),
   DMARCDESK_DNS_SWEEP_SECONDS: integerString(1, 3600).default(60),
+  DMARCDESK_RECONCILE_INTERVAL_MINUTES: integerString(1, 1440)
+    .refine(
+      (minutes) => (minutes < 60 ? 60 % minutes === 0 : minutes % 60 === 0 && 1440 % minutes === 0),
+      {
+        error:
+          'must divide an hour (1 to 30 minutes) or be whole hours that divide a day (60, 120, 180, 240, 360, 480, 720 or 1440)',
+      },
+    )
+    .default(60),
 });
 
 /**
@@ -399,6 +410,7 @@ export function loadConfig(
     dnsTimeoutMs: values.DMARCDESK_DNS_TIMEOUT_MS,
     dnsConfirmDelaySeconds: values.DMARCDESK_DNS_CONFIRM_DELAY_SECONDS,
     dnsSweepSeconds: values.DMARCDESK_DNS_SWEEP_SECONDS,
+    reconcileIntervalMinutes: values.DMARCDESK_RECONCILE_INTERVAL_MINUTES,
     ...receiverConfigs(values),
   };
 }

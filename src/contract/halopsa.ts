@@ -176,6 +176,36 @@ export interface IntegrationSummaryView<Time = string> {
     /** Selected rows per alert kind. The threshold count adds domains and domain groups. */
     perCustomer: { customerId: string; dns: number; threshold: number; forensic: number }[];
   };
+  /** Open problems of mappings whose HaloPSA records are gone or changed, oldest first. */
+  problems: IntegrationProblemView<Time>[];
+}
+
+/** A mapping that no longer works, until a later check passes. */
+export interface IntegrationProblemView<Time = string> {
+  id: string;
+  customerId: string;
+  customerName: string;
+  kind:
+    | 'client_missing'
+    | 'client_inactive'
+    | 'client_merged'
+    | 'item_missing'
+    | 'site_missing'
+    | 'user_missing'
+    | 'ticket_type_missing'
+    | 'ticket_type_field_required';
+  haloRecordType: 'client' | 'item' | 'site' | 'user' | 'ticket_type';
+  haloRecordId: number;
+  /** One sentence of what to do. */
+  action: string;
+  detail: Record<string, unknown>;
+  openedAt: Time;
+  checkedAt: Time;
+}
+
+/** Response of POST /integrations/halopsa/reconcile. */
+export interface ReconcileResponse {
+  queued: true;
 }
 
 /** Response of POST /integrations/halopsa/submit. */

@@ -10,7 +10,13 @@ export type IntegrationEventKind =
   | 'licence.unchanged'
   | 'licence.failed'
   | 'ticket.created'
-  | 'ticket.failed';
+  | 'ticket.failed'
+  | 'ticket.deferred'
+  | 'reconcile.repaired'
+  | 'reconcile.problem'
+  | 'reconcile.resolved'
+  | 'reconcile.failed'
+  | 'reconcile.completed';
 
 export interface IntegrationEvent {
   id: number;

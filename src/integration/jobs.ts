@@ -21,6 +21,8 @@ export interface TicketCreateJob {
   alertId: string;
   /** How many times an unknown write outcome already sent this job to wait and look again. */
   settleRetries?: number;
+  /** The open problem this job was queued to test; it does not hold the ticket back. */
+  recheckProblemId?: string;
 }
 
 /** The integration's queues. Retries back off from the first delay, doubling with jitter. */

@@ -17,6 +17,7 @@ import {
   type IntegrationSummaryView,
   type ItemsResponse,
   type MappingsResponse,
+  type ReconcileResponse,
   type SavedTicketRuleResponse,
   type SitesResponse,
   type SubmitResponse,
@@ -33,6 +34,7 @@ import type { ConnectionService } from './connection.ts';
 import { toAppError } from './halopsa-errors.ts';
 import { listEvents } from './history.ts';
 import type { LicenceSync } from './licence-sync.ts';
+import type { Reconciliation } from './reconciliation.ts';
 import type { TicketDispatch } from './ticket-dispatch.ts';
 import { listMappings, saveMappings } from './mappings.ts';
 import { buildSummary } from './summary.ts';
@@ -43,6 +45,7 @@ export interface IntegrationRoutesOptions {
   connections: ConnectionService;
   licences: LicenceSync;
   tickets: TicketDispatch;
+  reconciliation: Reconciliation;
 }
 
 const alertParamsSchema = z.object({ alertId: z.uuid({ error: 'must be a UUID' }) });
@@ -53,6 +56,7 @@ export function integrationRoutes({
   connections,
   licences,
   tickets,
+  reconciliation,
 }: IntegrationRoutesOptions): FastifyPluginAsync {
   const audit = (
     request: FastifyRequest,
@@ -238,6 +242,8 @@ export function integrationRoutes({
           before,
           after: mappings,
         });
+        // A remapping may fix open problems; the check releases the tickets that wait for them.
+        await reconciliation.enqueue(accountId);
         return { mappings };
       },
     );
@@ -270,6 +276,7 @@ export function integrationRoutes({
           before,
           after: rule,
         });
+        await reconciliation.enqueue(accountId);
         return { rule };
       },
     );
@@ -290,6 +297,20 @@ export function integrationRoutes({
           queued: mappings.length,
           summary: await buildSummary(db, connections, accountId),
         };
+        return reply.code(202).send(body);
+      },
+    );
+
+    // Reconciliation writes to HaloPSA, so it runs as a job; its result goes to the history.
+    app.post(
+      '/integrations/halopsa/reconcile',
+      { config: { access: 'halopsa.access' } },
+      async (request, reply) => {
+        const accountId = await enabledAccount(request);
+        await connections.clientFor(accountId);
+        await reconciliation.enqueue(accountId);
+        await audit(request, 'halopsa.reconcile.requested', 'halopsa_mappings', {});
+        const body: ReconcileResponse = { queued: true };
         return reply.code(202).send(body);
       },
     );

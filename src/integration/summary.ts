@@ -1,6 +1,7 @@
 import type { Queryable } from '../db/database.ts';
 import type { ConnectionService, ConnectionView } from './connection.ts';
 import { listMappings } from './mappings.ts';
+import { listOpenProblems, type IntegrationProblem } from './problems.ts';
 import { listTicketRules } from './ticket-rules.ts';
 
 export interface IntegrationSummary {
@@ -11,6 +12,7 @@ export interface IntegrationSummary {
     enabledKinds: ('dns' | 'threshold' | 'forensic')[];
     perCustomer: { customerId: string; dns: number; threshold: number; forensic: number }[];
   };
+  problems: IntegrationProblem[];
 }
 
 /** Build the three status cards of the integration summary: connection, customers and alerts. */
@@ -19,10 +21,11 @@ export async function buildSummary(
   connections: ConnectionService,
   accountId: string,
 ): Promise<IntegrationSummary> {
-  const [connection, mappings, rules] = await Promise.all([
+  const [connection, mappings, rules, problems] = await Promise.all([
     connections.get(accountId),
     listMappings(db, accountId),
     listTicketRules(db, accountId),
+    listOpenProblems(db, accountId),
   ]);
 
   const perCustomer = rules.map((rule) => ({
@@ -48,5 +51,6 @@ export async function buildSummary(
       failed: mappings.filter((mapping) => mapping.syncError !== null).length,
     },
     alerts: { enabledKinds, perCustomer },
+    problems,
   };
 }

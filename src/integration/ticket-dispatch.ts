@@ -56,6 +56,16 @@ export const TICKET_NOTE_QUEUE_DEFINITION: QueueDefinition = {
   expireInSeconds: 300,
 };
 
+/**
+ * Holds back the tickets of customers whose mapping has an open problem, so that they wait
+ * for the fix instead of failing.
+ */
+export interface TicketProblemGate {
+  deferIfBlocked(alert: Alert, recheckProblemId?: string): Promise<boolean>;
+  deferAfterRejection(alert: Alert, ticketTypeId: number, error: unknown): Promise<boolean>;
+  ticketCreated(alert: Alert, recheckProblemId?: string): Promise<void>;
+}
+
 /** The settings of alert tickets and their notes. */
 export interface TicketSettings {
   /** Action outcome of notes; 7 is "Internal Note" on stock HaloPSA. */
@@ -102,6 +112,7 @@ export class TicketDispatch {
     private readonly publicUrl: string,
     private readonly logger: Logger,
     private readonly settings: TicketSettings = DEFAULT_TICKET_SETTINGS,
+    private readonly gate: TicketProblemGate | null = null,
   ) {}
 
   /**
@@ -206,6 +217,7 @@ export class TicketDispatch {
       );
       return;
     }
+    if (await this.gate?.deferIfBlocked(alert, data.recheckProblemId)) return;
 
     try {
       const client = await this.connections.clientFor(alert.accountId);
@@ -270,6 +282,7 @@ export class TicketDispatch {
         'alert ticket in HaloPSA',
       );
       if (alert.incidentId) await this.ticketCreatedForIncident(alert.incidentId, ticket.id);
+      await this.gate?.ticketCreated(alert, data.recheckProblemId);
     } catch (error) {
       if (
         error instanceof HaloPsaError &&
@@ -293,6 +306,10 @@ export class TicketDispatch {
       const permanent = !(error instanceof HaloPsaError) || !error.retryable;
       const lastAttempt = job.retryCount >= TICKET_CREATE_RETRY_LIMIT;
       const message = error instanceof Error ? error.message : String(error);
+      // A ticket HaloPSA rejects because a mapped record is gone waits for the fix.
+      if (permanent && (await this.gate?.deferAfterRejection(alert, rule.ticketTypeId, error))) {
+        return;
+      }
       if (permanent || lastAttempt) {
         await this.recordTicketFailure(alert, message);
         await recordAudit(this.db, {

@@ -76,6 +76,12 @@ export class JobQueue {
     }
   }
 
+  /** Sends a job with `data` to `name` on the cron expression `cron`, evaluated in UTC. */
+  async schedule(name: string, cron: string, data: object = {}): Promise<void> {
+    if (!this.definitions.has(name)) throw new Error(`Queue "${name}" was not declared at start.`);
+    await this.boss.schedule(name, cron, data, { tz: 'UTC' });
+  }
+
   async enqueue(name: string, data: object, options: EnqueueOptions = {}): Promise<string | null> {
     if (!this.definitions.has(name)) throw new Error(`Queue "${name}" was not declared at start.`);
     return this.boss.send(name, data, {

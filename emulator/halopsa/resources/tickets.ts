@@ -88,6 +88,17 @@ export const ticketsResource = defineTableResource({
     }
     const rejection = data.apiRejectingTicketTypes.get(tickettypeId);
     if (change.existing === undefined && rejection !== undefined) return resultCodeError(rejection);
+    if (change.existing === undefined) {
+      const missing = (data.requiredTicketFields.get(tickettypeId) ?? []).find(
+        (field) => !isFilled(record[field]),
+      );
+      if (missing !== undefined) {
+        // NOTE: HaloPSA's wording for a tenant's mandatory ticket field is not public.
+        return exceptionError(
+          `Ticket field ${missing} is required for ticket type ${tickettypeId}: send a value for ${missing}`,
+        );
+      }
+    }
 
     const clientId = idField(record, 'client_id');
     if (clientId === undefined) {

@@ -1,5 +1,6 @@
 // The summary: the notice after a submit, then one card each for the connection, the mapped
-// customers and the alerts that raise tickets. Each card links to the step that changes it.
+// customers and the alerts that raise tickets, and the open problems of mappings under them.
+// Each card links to the step that changes it.
 import { useEffect, useMemo, useState } from 'react';
 import type { AlertKind, MappingsResponse } from '../../../src/contract/halopsa.ts';
 import { api, messageOf } from '../api.ts';
@@ -185,6 +186,26 @@ export function SummaryStep() {
           </Link>
         </li>
       </ul>
+
+      {summary.problems.length > 0 ? (
+        <section className="card problems" aria-labelledby="problems-title">
+          <h2 className="card__title" id="problems-title">
+            Problems to fix ({formatNumber(summary.problems.length)})
+          </h2>
+          <p>
+            These mappings name HaloPSA records that are gone or changed. Tickets of the customers
+            concerned wait until the next check finds the problem fixed.
+          </p>
+          <ul className="problems__list">
+            {summary.problems.map((problem) => (
+              <li key={problem.id} data-kind={problem.kind}>
+                <strong>{problem.customerName}</strong>: {problem.action}{' '}
+                <span className="status-card__note">Found {formatTime(problem.openedAt)}.</span>
+              </li>
+            ))}
+          </ul>
+        </section>
+      ) : null}
     </section>
   );
 }
