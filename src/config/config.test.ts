@@ -32,6 +32,25 @@ describe('loadConfig', () => {
     );
   });
 
+  test('reconcile interval must space runs evenly', () => {
+    assert.equal(loadConfig({}).reconcileIntervalMinutes, 60);
+    assert.equal(
+      loadConfig({ DMARCDESK_RECONCILE_INTERVAL_MINUTES: '15' }).reconcileIntervalMinutes,
+      15,
+    );
+    assert.equal(
+      loadConfig({ DMARCDESK_RECONCILE_INTERVAL_MINUTES: '360' }).reconcileIntervalMinutes,
+      360,
+    );
+    for (const invalid of ['45', '90', '0']) {
+      assert.throws(
+        () => loadConfig({ DMARCDESK_RECONCILE_INTERVAL_MINUTES: invalid }),
+        /DMARCDESK_RECONCILE_INTERVAL_MINUTES must/,
+        invalid,
+      );
+    }
+  });
+
   test('ignores the CLI and test variables', () => {
     const config = loadConfig({
       DMARCDESK_URL: 'http://127.0.0.1:8080',

@@ -98,7 +98,27 @@ export class LicenceSync {
     const client = await this.connections.clientFor(job.accountId);
     const licence = await client.getLicence(job.licenceId);
     if (!licence || licence.count === 0) return;
-    await client.saveLicences([{ id: job.licenceId, count: 0 }]);
+    try {
+      await client.saveLicences([{ id: job.licenceId, count: 0 }]);
+    } catch (error) {
+      if (!(error instanceof HaloPsaError) || error.code !== 'validation_failed') throw error;
+      // NOTE: the emulator rejects any update of a licence whose customer or item was deleted.
+      // HaloPSA's rule is not public. A retry would fail the same way, so none is made.
+      const message = `HaloPSA rejected setting licence ${job.licenceId} to 0, which no mapping uses any more: ${error.message} Set its count to 0 or remove it in HaloPSA.`;
+      this.logger.warn(
+        { accountId: job.accountId, licenceId: job.licenceId, err: error },
+        'releasing a licence failed',
+      );
+      await recordEvent(this.db, {
+        accountId: job.accountId,
+        customerId: job.customerId,
+        event: 'licence.failed',
+        outcome: 'failed',
+        message,
+        detail: { licenceId: job.licenceId, halopsaError: error.code },
+      });
+      return;
+    }
     await recordAudit(this.db, {
       accountId: job.accountId,
       actor: SYSTEM_ACTOR,

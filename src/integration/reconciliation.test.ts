@@ -13,7 +13,7 @@ import {
   startService,
   type TestService,
 } from '../../test/support/service.ts';
-import { LICENCE_SYNC_QUEUE, TICKET_CREATE_QUEUE } from './jobs.ts';
+import { LICENCE_RELEASE_QUEUE, LICENCE_SYNC_QUEUE, TICKET_CREATE_QUEUE } from './jobs.ts';
 import { RECONCILE_QUEUE, reconcileCron } from './reconciliation.ts';
 
 type Api = ReturnType<typeof apiClient>;
@@ -117,13 +117,11 @@ for (const engine of DATABASE_ENGINES) {
 
     async function idle(): Promise<void> {
       // pg-boss's queue counters are refreshed by its maintenance, so the job table is read.
-      // NOTE: licence releases are left out, because HaloPSA rejects the release of a licence
-      // whose client or item is gone, and the job retries it until the retry limit.
       await eventually(async () => {
         const [row] = await service.app.db.query<{ count: number }>(
           `SELECT count(*)::int AS count FROM pgboss.job
             WHERE name = ANY($1::text[]) AND state IN ('created', 'retry', 'active')`,
-          [[RECONCILE_QUEUE, LICENCE_SYNC_QUEUE, TICKET_CREATE_QUEUE]],
+          [[RECONCILE_QUEUE, LICENCE_SYNC_QUEUE, LICENCE_RELEASE_QUEUE, TICKET_CREATE_QUEUE]],
         );
         return row?.count === 0 ? true : undefined;
       }, 'idle job queues');
@@ -374,6 +372,25 @@ for (const engine of DATABASE_ENGINES) {
       );
       assert.deepEqual(left.sort(), ['site_missing', 'ticket_type_missing', 'user_missing']);
       assert.equal((await eventsOf(api, 'reconcile.resolved')).length, 3);
+      // The licence of the gone item cannot be released: HaloPSA rejects any change to it.
+      const releases = (await eventsOf(api, 'licence.failed')).filter(
+        (event) => event.customerId === itemGone.id,
+      );
+      assert.equal(releases.length, 1);
+      assert.equal(releases[0]!.detail.halopsaError, 'validation_failed');
+    });
+
+    test('scheduled run reconciles every account', async () => {
+      const { api } = await connectedAccount('Scheduled MSP');
+      await idle();
+      const before = (await eventsOf(api, 'reconcile.completed')).length;
+      // The schedule sends a job without an account, which queues one run per account.
+      await service.app.reconciliation.run({});
+      await eventually(
+        async () =>
+          (await eventsOf(api, 'reconcile.completed')).length === before + 1 ? true : undefined,
+        'the queued run of the account',
+      );
     });
 
     test('ticket of a gone client waits for remapping', async () => {
