@@ -5,13 +5,38 @@ export interface ErrorBody {
   error: { code: string; message: string; field?: string; details?: Record<string, unknown> };
 }
 
+export interface ErrorBoundaryOptions {
+  /** The largest request body in bytes, named in the 413 message. */
+  bodyLimit: number;
+  /** The setting that raises bodyLimit, named in the 413 message. */
+  bodyLimitSetting: string;
+}
+
+// The methods a 405 response can list in its Allow header.
+const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
 /**
  * Turn every thrown error into `{ error: { code, message } }`. AppErrors carry a safe message;
  * anything else is logged with its stack and answered with a generic 500, so that no internal
- * detail, token or provider payload reaches the client.
+ * detail, token or provider payload reaches the client. A request to a path whose routes are
+ * all for other methods gets 405 with an Allow header, and one to an unknown path gets 404.
  */
-export function installErrorBoundary(app: FastifyInstance): void {
+export function installErrorBoundary(app: FastifyInstance, options: ErrorBoundaryOptions): void {
   app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!;
+    const allowed = allowedMethods(app, path);
+    if (allowed.length > 0 && !allowed.includes(request.method)) {
+      void reply
+        .code(405)
+        .header('allow', allowed.join(', '))
+        .send(
+          body(
+            'method_not_allowed',
+            `${path} does not accept ${request.method}; use ${allowed.join(', ')}.`,
+          ),
+        );
+      return;
+    }
     void reply
       .code(404)
       .send(body('not_found', `No route matches ${request.method} ${request.url}.`));
@@ -30,7 +55,7 @@ export function installErrorBoundary(app: FastifyInstance): void {
       } satisfies ErrorBody);
     }
 
-    const known = fastifyErrorBody(error as FastifyError);
+    const known = fastifyErrorBody(error as FastifyError, options);
     if (known) return reply.code(known.status).send(known.body);
 
     request.log.error({ err: error }, 'unhandled error');
@@ -40,12 +65,32 @@ export function installErrorBoundary(app: FastifyInstance): void {
   });
 }
 
-function fastifyErrorBody(error: FastifyError): { status: number; body: ErrorBody } | null {
+/**
+ * List the methods with a route for `path`. A match of a wildcard route (the web app's pages)
+ * does not count, because that route serves every path.
+ */
+function allowedMethods(app: FastifyInstance, path: string): string[] {
+  return HTTP_METHODS.filter((method) => {
+    const route = app.findRoute({ method, url: path });
+    if (route === null) return false;
+    const params = (route.params ?? {}) as Record<string, unknown>;
+    return !('*' in params);
+  });
+}
+
+function fastifyErrorBody(
+  error: FastifyError,
+  options: ErrorBoundaryOptions,
+): { status: number; body: ErrorBody } | null {
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return {
         status: 413,
-        body: body('payload_too_large', 'The request body is larger than this server accepts.'),
+        body: body(
+          'payload_too_large',
+          `The request body is larger than the limit of ${formatMebibytes(options.bodyLimit)}; ` +
+            `send a smaller body, or raise ${options.bodyLimitSetting} (in bytes).`,
+        ),
       };
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return {
@@ -68,6 +113,12 @@ function fastifyErrorBody(error: FastifyError): { status: number; body: ErrorBod
       }
       return null;
   }
+}
+
+/** Format a byte count in MiB with at most two decimals, such as "25 MiB" or "0.5 MiB". */
+function formatMebibytes(bytes: number): string {
+  const mebibytes = Math.round((bytes / (1024 * 1024)) * 100) / 100;
+  return `${mebibytes} MiB`;
 }
 
 function body(code: string, message: string): ErrorBody {

@@ -19,6 +19,8 @@ export interface ServerOptions {
   logger: Logger;
   /** Largest accepted request body in bytes (report uploads are the largest). */
   bodyLimit: number;
+  /** The setting that raises bodyLimit, named in the 413 message. */
+  bodyLimitSetting?: string;
   /** Feature route plugins, each registered under /api/v1 behind authentication. */
   apiRoutes: FastifyPluginAsync[];
   /**
@@ -64,7 +66,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.decorateRequest('auth', null);
   app.decorateRequest('authProblem', null);
   app.decorate('apiRouteTable', [] as RouteEntry[]);
-  installErrorBoundary(app);
+  installErrorBoundary(app, {
+    bodyLimit: options.bodyLimit,
+    bodyLimitSetting: options.bodyLimitSetting ?? 'DMARCDESK_MAX_UPLOAD_BYTES',
+  });
   installJsonBodyParser(app);
 
   app.get('/health', async () => ({ status: 'ok' }));
