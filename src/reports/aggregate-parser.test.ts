@@ -245,6 +245,9 @@ describe('parseAggregateReport: every fixture', () => {
           `expected a ReportInputError, got ${String(error)}`,
         );
         assert.ok(error.message.length > 20);
+        if (row.kind === 'smtp-tls') {
+          assert.match(error.message, /an SMTP TLS report \(RFC 8460\), not a DMARC report/);
+        }
         return true;
       });
     });

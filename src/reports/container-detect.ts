@@ -7,6 +7,40 @@ export interface DetectedContent {
   description: string;
 }
 
+/** The description of an RFC 8460 SMTP TLS report, which is JSON and never a DMARC report. */
+export const SMTP_TLS_REPORT_DESCRIPTION = 'an SMTP TLS report (RFC 8460), not a DMARC report';
+
+// Larger JSON is judged by the field names in its first bytes, so that detection stays cheap.
+const MAX_JSON_PARSE_BYTES = 4 * 1024 * 1024;
+const JSON_HEAD_BYTES = 64 * 1024;
+// The top-level fields of an RFC 8460 report (section 4.3) other than "policies".
+const SMTP_TLS_FIELDS = ['organization-name', 'date-range', 'contact-info', 'report-id'];
+
+/**
+ * Return true for JSON that has the shape of an RFC 8460 report: an object with a "policies"
+ * array and at least one of the other top-level fields. Reporters omit optional fields, so
+ * one is enough.
+ */
+function looksLikeSmtpTlsReport(bytes: Buffer, start: number): boolean {
+  if (bytes[start] !== 0x7b) return false;
+  if (bytes.length <= MAX_JSON_PARSE_BYTES) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(bytes.subarray(start).toString('utf8'));
+    } catch {
+      parsed = null;
+    }
+    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) {
+      const fields = parsed as Record<string, unknown>;
+      return Array.isArray(fields.policies) && SMTP_TLS_FIELDS.some((name) => name in fields);
+    }
+  }
+  // Truncated or very large JSON: look for the field names near the start.
+  const head = bytes.subarray(start, start + JSON_HEAD_BYTES).toString('utf8');
+  const named = SMTP_TLS_FIELDS.filter((name) => head.includes(`"${name}"`));
+  return named.length >= 2;
+}
+
 const SIGNATURES: { bytes: number[]; description: string }[] = [
   { bytes: [0x89, 0x50, 0x4e, 0x47], description: 'a PNG image' },
   { bytes: [0xff, 0xd8, 0xff], description: 'a JPEG image' },
@@ -117,6 +151,7 @@ function describeUnknown(bytes: Buffer): string {
   }
   const start = skipBomAndWhitespace(bytes);
   const first = bytes[start];
+  if (looksLikeSmtpTlsReport(bytes, start)) return SMTP_TLS_REPORT_DESCRIPTION;
   if (first === 0x7b || first === 0x5b) return 'JSON or other text starting with a bracket';
   const sample = bytes.subarray(0, 512);
   if (looksLikeText(sample)) {

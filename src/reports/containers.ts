@@ -1,5 +1,5 @@
 import { ExtractionBudget, formatBytes } from './container-budget.ts';
-import { detectContent } from './container-detect.ts';
+import { detectContent, SMTP_TLS_REPORT_DESCRIPTION } from './container-detect.ts';
 import { gunzipStream, inflateZlibStream } from './container-inflate.ts';
 import { readMailParts } from './container-mail.ts';
 import { readZipMembers, type ZipMember } from './container-zip.ts';
@@ -201,6 +201,15 @@ async function* unwrap(
         detected.description,
       );
     case 'unknown':
+      if (detected.description === SMTP_TLS_REPORT_DESCRIPTION) {
+        throw new NoReportError(
+          'unsupported_format',
+          `${item.label} is ${SMTP_TLS_REPORT_DESCRIPTION}; dmarcdesk reads only DMARC ` +
+            'aggregate and failure reports, so it stores nothing from it.',
+          item.layers,
+          detected.description,
+        );
+      }
       throw new NoReportError(
         'unsupported_format',
         `${item.label} contains ${detected.description}, not XML, gzip, zip or a mail message; ` +
@@ -316,6 +325,7 @@ async function* unwrapMembers(
   let documents = 0;
   let members = 0;
   const skipped: string[] = [];
+  let skippedTlsReports = 0;
   for await (const child of children) {
     members += 1;
     try {
@@ -328,6 +338,7 @@ async function* unwrapMembers(
       const inner = error.layers.slice(child.layers.length);
       const wrapping = inner.length > 0 ? ` inside ${inner.join(' > ')}` : '';
       skipped.push(`${child.label} contains ${error.contentDescription}${wrapping}`);
+      if (error.contentDescription === SMTP_TLS_REPORT_DESCRIPTION) skippedTlsReports += 1;
     }
   }
   if (documents > 0) return;
@@ -341,6 +352,15 @@ async function* unwrapMembers(
         'send the message or archive that carries the DMARC aggregate report.',
       container.layers,
       `a ${kindName} with no ${missing}`,
+    );
+  }
+  if (skipped.length > 0 && skippedTlsReports === skipped.length) {
+    throw new NoReportError(
+      'unsupported_format',
+      `${container.label} carries ${SMTP_TLS_REPORT_DESCRIPTION}; dmarcdesk reads only DMARC ` +
+        'aggregate and failure reports, so it stores nothing from it.',
+      container.layers,
+      SMTP_TLS_REPORT_DESCRIPTION,
     );
   }
   const listed = skipped.slice(0, 3).join('; ');
