@@ -116,6 +116,36 @@ for (const engine of DATABASE_ENGINES) {
       assert.equal(await count('aggregate_records'), 5);
     });
 
+    it('keeps one report id per policy domain', async () => {
+      const first = syntheticReport({ records: 4, reportId: 'shared-id', domain: 'one.example' });
+      const second = syntheticReport({ records: 6, reportId: 'shared-id', domain: 'two.example' });
+      const resent = syntheticReport({
+        records: 6,
+        reportId: 'shared-id',
+        domain: 'TWO.example',
+        seed: 3,
+      });
+
+      const results = [
+        await ingest.receive(accountId, first, SOURCE),
+        await ingest.receive(accountId, second, SOURCE),
+        await ingest.receive(accountId, resent, SOURCE),
+      ];
+      const domains = await db.query<{ policy_domain: string }>(
+        'SELECT policy_domain FROM aggregate_reports ORDER BY policy_domain',
+      );
+
+      assert.equal(results[0]!.stored, 1);
+      assert.equal(results[1]!.stored, 1);
+      // The same reporter, id and domain in other case is the same report.
+      assert.equal(results[2]!.duplicates, 1);
+      assert.deepEqual(
+        domains.map((row) => row.policy_domain),
+        ['one.example', 'two.example'],
+      );
+      assert.equal(await count('aggregate_records'), 10);
+    });
+
     it('treats identical bytes as the same report', async () => {
       const xml = syntheticReport({ records: 600, reportId: 'same-bytes' });
       const first = await ingest.receive(accountId, xml, SOURCE);

@@ -40,8 +40,8 @@ export class AggregateReportWriter {
   ) {}
 
   /**
-   * Inserts the report row, unless the account already has a report of this reporter and
-   * report id. The content hash is not known yet, so the row gets a placeholder that is unique
+   * Inserts the report row, unless the account already has a report of this reporter, report
+   * id and policy domain. The content hash is not known yet, so the row gets a placeholder that is unique
    * until finish replaces it.
    */
   async begin(header: AggregateReportHeader, domainId: string | null): Promise<void> {
@@ -74,13 +74,15 @@ export class AggregateReportWriter {
     }
     const [existing] = await this.tx.query<{ id: string }>(
       `SELECT id FROM aggregate_reports
-        WHERE account_id = $1 AND org_name = $2 AND report_id = $3`,
-      [this.input.accountId, header.reporter.orgName, header.reportId],
+        WHERE account_id = $1 AND org_name = $2 AND report_id = $3
+          AND lower(policy_domain) = lower($4)`,
+      [this.input.accountId, header.reporter.orgName, header.reportId, header.policy.domain],
     );
     if (!existing) {
       throw new Error(
-        `Inserting aggregate report ${header.reportId} of ${header.reporter.orgName} conflicted, ` +
-          'but no report with that reporter and id exists; retry the upload.',
+        `Inserting aggregate report ${header.reportId} of ${header.reporter.orgName} for ` +
+          `${header.policy.domain} conflicted, but no report with that reporter, id and policy ` +
+          'domain exists; retry the upload.',
       );
     }
     this.existingId = existing.id;
