@@ -147,6 +147,22 @@ describe('list wrappers', () => {
     assert.ok(types.some((type) => type.name === 'Alert'));
   });
 
+  test('Outcome lists the stock outcomes', async () => {
+    const list = await api.get('/Outcome');
+    const outcomes = asRows(list.json);
+    const one = await api.get('/outcome/7');
+    const missing = await api.get('/Outcome/99');
+    const write = await api.post('/Outcome', [{ outcome: 'Escalate' }]);
+
+    assert.equal(list.status, 200);
+    assert.equal(outcomes.length, 7);
+    assert.deepEqual(outcomes[6], { id: 7, outcome: 'Internal Note', buttonname: 'Internal Note' });
+    assert.equal(one.status, 200);
+    assert.deepEqual(one.json, { id: 7, outcome: 'Internal Note', buttonname: 'Internal Note' });
+    assert.equal(missing.status, 404);
+    assert.equal(write.status, 403);
+  });
+
   test('record_count is the total, not the page length', async () => {
     const body = asObject((await api.get('/Users')).json);
     const allUsers = await storedRecords(emulator.url, 'users');

@@ -65,7 +65,7 @@ export class Table {
   }
 }
 
-/** An action outcome, such as "Internal Note". Outcomes are configuration, not an API here. */
+/** An action outcome, such as "Internal Note". Outcomes are configuration, read-only in the API. */
 export interface Outcome {
   id: number;
   name: string;

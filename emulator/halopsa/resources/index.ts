@@ -1,6 +1,7 @@
 import { actionsResource } from './actions.ts';
 import { itemResource, ticketTypeResource } from './catalogue.ts';
 import { clientResource, siteResource, usersResource } from './customers.ts';
+import { outcomeResource } from './outcomes.ts';
 import type { ResourceDefinition } from './resource.ts';
 import { softwareLicenceResource } from './software-licence.ts';
 import { ticketsResource } from './tickets.ts';
@@ -16,6 +17,7 @@ const RESOURCES: readonly ResourceDefinition[] = [
   softwareLicenceResource,
   ticketsResource,
   actionsResource,
+  outcomeResource,
 ];
 
 const BY_LOWER_CASE_NAME = new Map(
