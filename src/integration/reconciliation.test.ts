@@ -60,6 +60,9 @@ test('reconcile cron follows the interval', () => {
 for (const engine of DATABASE_ENGINES) {
   describe(`reconciliation on ${engine}`, () => {
     let database: TestDatabase;
+    // One HaloPSA instance per account, because dmarcdesk's request budget counts per instance
+    // and the tests together send more requests than one instance's budget allows.
+    const emulators: RunningEmulator[] = [];
     let emulator: RunningEmulator;
     let service: TestService;
     // A HaloPSA application that may do what an administrator does behind dmarcdesk's back.
@@ -93,6 +96,24 @@ for (const engine of DATABASE_ENGINES) {
     };
 
     async function connectedAccount(name: string): Promise<{ api: Api; accountId: string }> {
+      emulator = emulators[emulators.indexOf(emulator) + 1]!;
+      await control('config', { rateLimit: null });
+      const admin = await fetch(`${emulator.url}/_emulator/applications/reconcile-admin`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          clientSecret: 'admin-secret',
+          permissions: ['admin', 'edit:customers', 'edit:items', 'edit:softwarelicensing'],
+        }),
+      });
+      assert.equal(admin.status, 200);
+      const token = await fetch(`${emulator.url}/auth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'grant_type=client_credentials&client_id=reconcile-admin&client_secret=admin-secret&scope=all',
+      });
+      adminToken = ((await token.json()) as { access_token: string }).access_token;
+
       const account = await createTestAccount(service.app, name);
       const api = apiClient(service.url, account.token);
       const connected = await api('PUT', '/integrations/halopsa/connection', {
@@ -148,33 +169,17 @@ for (const engine of DATABASE_ENGINES) {
 
     before(async () => {
       database = await openTestDatabase(engine);
-      emulator = await startEmulator();
+      for (let index = 0; index < 5; index += 1) emulators.push(await startEmulator());
       service = await startService(database, {
-        allowedHosts: [new URL(emulator.url).host],
+        allowedHosts: emulators.map((running) => new URL(running.url).host),
         // Once a day at midnight UTC, so that no scheduled run lands inside the test.
         environment: { DMARCDESK_RECONCILE_INTERVAL_MINUTES: '1440' },
       });
-      await control('config', { rateLimit: null });
-      const admin = await fetch(`${emulator.url}/_emulator/applications/reconcile-admin`, {
-        method: 'PUT',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          clientSecret: 'admin-secret',
-          permissions: ['admin', 'edit:customers', 'edit:items', 'edit:softwarelicensing'],
-        }),
-      });
-      assert.equal(admin.status, 200);
-      const token = await fetch(`${emulator.url}/auth/token`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: 'grant_type=client_credentials&client_id=reconcile-admin&client_secret=admin-secret&scope=all',
-      });
-      adminToken = ((await token.json()) as { access_token: string }).access_token;
     });
 
     after(async () => {
       await service?.stop();
-      await emulator?.close();
+      for (const running of emulators) await running.close();
       await database?.drop();
     });
 
@@ -378,6 +383,45 @@ for (const engine of DATABASE_ENGINES) {
       );
       assert.equal(releases.length, 1);
       assert.equal(releases[0]!.detail.halopsaError, 'validation_failed');
+    });
+
+    test('inactive client is a problem only', async () => {
+      const { api } = await connectedAccount('Inactive MSP');
+      const clients = (
+        (await api('GET', '/integrations/halopsa/clients')).body.clients as {
+          id: number;
+          inactive: boolean;
+        }[]
+      )
+        .filter((client) => !client.inactive)
+        .map((client) => client.id);
+      const item = (await api('GET', '/integrations/halopsa/items')).body.items[0].id as number;
+      const dormant = await customer(api, 'Dormant Ltd', ['dormant.example']);
+      await api('PUT', '/integrations/halopsa/mappings', {
+        mappings: [{ customerId: dormant.id, haloClientId: clients[13]!, haloItemId: item }],
+      });
+      await api('POST', '/integrations/halopsa/submit');
+      await idle();
+      const [mapping] = (await api('GET', '/integrations/halopsa/mappings')).body.mappings;
+      await halo('POST', 'Client', [{ id: clients[13], inactive: true }]);
+      await halo('POST', 'SoftwareLicence', [{ id: mapping.licenceId, count: 5 }]);
+
+      await reconcile(api);
+      const problems = (await api('GET', '/integrations/halopsa')).body.problems as Problem[];
+      assert.deepEqual(
+        problems.map((problem) => problem.kind),
+        ['client_inactive'],
+      );
+      assert.match(problems[0]!.action, /is inactive; make it active in HaloPSA/);
+      // An inactive customer still exists, so its licence count is kept right.
+      const licence = (await records<Licence>('SoftwareLicence')).find(
+        (entry) => entry.id === mapping.licenceId,
+      );
+      assert.equal(licence?.count, 1);
+
+      await halo('POST', 'Client', [{ id: clients[13], inactive: false }]);
+      await reconcile(api);
+      assert.deepEqual((await api('GET', '/integrations/halopsa')).body.problems, []);
     });
 
     test('scheduled run reconciles every account', async () => {
