@@ -4,7 +4,7 @@ import type { z } from 'zod';
 
 import type { FailureContext } from './errors.ts';
 import { createHaloPsaError, HaloPsaError } from './errors.ts';
-import type { ExchangeSettings, HaloCallRecord } from './exchange.ts';
+import type { ExchangeSettings, HaloCallRecord, HaloRequestInfo } from './exchange.ts';
 import { collectAllPages, readPage } from './paging.ts';
 import type {
   HaloAction,
@@ -70,11 +70,18 @@ export interface HaloPsaClientOptions {
   logger?: Logger;
   /** Called after every HTTP call, token calls included. */
   onCall?: (call: HaloCallRecord) => void;
+  /**
+   * Awaited before every HTTP request, token requests included, for example to take a slot of
+   * a shared rate budget. What it throws reaches the caller of the client method unchanged.
+   */
+  beforeRequest?: (request: HaloRequestInfo) => Promise<void>;
+  /** Awaited after every HTTP call, token calls included; what it throws is only logged. */
+  afterResponse?: (call: HaloCallRecord) => Promise<void>;
   /** Clock in milliseconds, for tests. Default Date.now. */
   now?: () => number;
 }
 
-export type { HaloCallRecord };
+export type { HaloCallRecord, HaloRequestInfo };
 
 const DEFAULT_SCOPE = 'all';
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -145,6 +152,8 @@ export class HaloPsaClient {
       timeoutMs,
       logger: this.#logger,
       onCall: options.onCall,
+      beforeRequest: options.beforeRequest,
+      afterResponse: options.afterResponse,
     };
     this.#tokens = new TokenCache({
       tokenUrl: buildTokenUrl(this.instanceUrl, options.authUrl, options.tenant),
@@ -153,7 +162,7 @@ export class HaloPsaClient {
       scope: options.scope?.trim() || DEFAULT_SCOPE,
       refreshMarginSeconds,
       now,
-      exchange: exchangeSettings,
+      exchange: { ...exchangeSettings, purpose: 'token' },
       logger: this.#logger,
     });
     this.#transport = new HaloTransport({
@@ -211,7 +220,8 @@ export class HaloPsaClient {
           query: { pageinate: true, page_size: 1, page_no: 1 },
           notFoundCode: 'not_halopsa',
         },
-        (body, context) => readPage(body, listKey, this.#rowParser(schema, label, context), context),
+        (body, context) =>
+          readPage(body, listKey, this.#rowParser(schema, label, context), context),
       );
     }
   }

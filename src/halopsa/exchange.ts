@@ -18,6 +18,20 @@ export interface HaloCallRecord {
   durationMs: number;
   /** Set when the call failed. */
   errorCode?: HaloPsaErrorCode;
+  /** A token request or an API call. */
+  purpose: CallPurpose;
+  /** HaloPSA's Retry-After, in seconds, when a 429 response carried one. */
+  retryAfterSeconds?: number;
+}
+
+export type CallPurpose = 'token' | 'api';
+
+/** Request details passed to `beforeRequest`: never headers or a body. */
+export interface HaloRequestInfo {
+  method: string;
+  /** Path without the query string. */
+  path: string;
+  purpose: CallPurpose;
 }
 
 export interface ExchangeSettings {
@@ -25,6 +39,15 @@ export interface ExchangeSettings {
   timeoutMs: number;
   logger?: Logger;
   onCall?: (call: HaloCallRecord) => void;
+  /** Defaults to 'api'. */
+  purpose?: CallPurpose;
+  /**
+   * Awaited before each request is sent, for example to take a slot of a rate budget. What it
+   * throws reaches the caller unchanged, and the request is not sent or reported.
+   */
+  beforeRequest?: (request: HaloRequestInfo) => Promise<void>;
+  /** Awaited after each call with its record. What it throws is logged, not raised. */
+  afterResponse?: (call: HaloCallRecord) => Promise<void>;
 }
 
 export interface HttpRequest {
@@ -84,12 +107,19 @@ export async function exchange<T>(
   interpret: (response: HttpResponse) => T | Promise<T>,
 ): Promise<T> {
   const context = contextOf(httpRequest, settings.timeoutMs);
+  const purpose = settings.purpose ?? 'api';
+  await settings.beforeRequest?.({
+    method: httpRequest.method,
+    path: httpRequest.url.pathname,
+    purpose,
+  });
   const started = performance.now();
   const controller = new AbortController();
   const timeoutReason = new Error(`Timed out after ${settings.timeoutMs} ms`);
   const timer = setTimeout(() => controller.abort(timeoutReason), settings.timeoutMs);
   let status: number | null = null;
   let errorCode: HaloPsaErrorCode | undefined;
+  let retryAfterSeconds: number | undefined;
 
   try {
     let response: HttpResponse;
@@ -120,21 +150,31 @@ export async function exchange<T>(
           error,
         );
     errorCode = mapped.code;
+    retryAfterSeconds = mapped.retryAfterSeconds;
     throw mapped;
   } finally {
     clearTimeout(timer);
-    reportCall(settings, {
+    await reportCall(settings, {
       method: httpRequest.method,
       path: `${httpRequest.url.pathname}${httpRequest.url.search}`,
       status,
       durationMs: Math.round(performance.now() - started),
+      purpose,
       ...(errorCode === undefined ? {} : { errorCode }),
+      ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
     });
   }
 }
 
-function reportCall(settings: ExchangeSettings, call: HaloCallRecord): void {
+async function reportCall(settings: ExchangeSettings, call: HaloCallRecord): Promise<void> {
   settings.logger?.debug(call, 'HaloPSA call');
+  if (settings.afterResponse) {
+    try {
+      await settings.afterResponse(call);
+    } catch (error) {
+      settings.logger?.warn({ err: error, path: call.path }, 'HaloPSA afterResponse hook threw');
+    }
+  }
   if (!settings.onCall) return;
   try {
     settings.onCall(call);

@@ -1,5 +1,5 @@
 // HaloPSA REST API client: tokens, paging, typed records and errors a technician can act on.
-export type { HaloCallRecord, HaloPsaClientOptions } from './client.ts';
+export type { HaloCallRecord, HaloPsaClientOptions, HaloRequestInfo } from './client.ts';
 export { HaloPsaClient } from './client.ts';
 export type { HaloPsaErrorCode, HaloPsaErrorOptions } from './errors.ts';
 export { HALO_PSA_ERROR_CODES, HaloPsaError, isHaloPsaError } from './errors.ts';
