@@ -8,17 +8,29 @@ export interface FastScanEvents {
 }
 
 /**
- * Text from which on the scanner hands the document to saxes. These are entity and character
- * references, carriage returns (which saxes turns into line feeds), and every character that
- * XML 1.0 forbids or that lies outside the Basic Multilingual Plane. "]]>" is one too, because
- * XML forbids it in text.
+ * Characters from which on the scanner hands the document to saxes. They are the "&" of entity
+ * and character references, carriage returns (which saxes turns into line feeds), and every
+ * character that XML 1.0 forbids or that lies outside the Basic Multilingual Plane. "]]>" is
+ * handed over too, because XML forbids it in text.
  */
-const HANDED_OVER = /[&\r\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]|\]\]>/g;
-/** An ASCII XML name, as every DMARC report element has. Any other name goes to saxes. */
-const ASCII_NAME = /[A-Za-z_:][\w.:-]*/y;
+const HANDED_OVER = /[&\r\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]/g;
+const CDATA_END = ']]>';
+/**
+ * ASCII characters that may start an XML name, and those that may continue one, by code. A name
+ * with any other character, as no DMARC report element has, goes to saxes.
+ */
+const NAME_START = asciiTable(/[A-Za-z_:]/);
+const NAME_PART = asciiTable(/[\w.:-]/);
+
+function asciiTable(pattern: RegExp): Uint8Array {
+  const table = new Uint8Array(128);
+  for (let code = 0; code < 128; code += 1) {
+    if (pattern.test(String.fromCharCode(code))) table[code] = 1;
+  }
+  return table;
+}
 /** Text carried to the next chunk beyond this length goes to saxes, so carrying stays linear. */
 const MAX_CARRY_CHARS = 64 * 1024;
-const LESS_THAN = 0x3c;
 const GREATER_THAN = 0x3e;
 const SLASH = 0x2f;
 const LINE_FEED = '\n';
@@ -26,7 +38,7 @@ const LINE_FEED = '\n';
 /**
  * Scans the inside of a document's root element for the markup DMARC reports consist of:
  * start tags without attributes, matching end tags, empty-element tags and text without
- * references. These are read with indexOf and one regular expression per tag instead of one
+ * references. These are read with indexOf and a table of name characters instead of one
  * state-machine step per character. The first construct outside that subset ends the scan,
  * and `scan` returns the text from there on for saxes, which rejects it or reads it. Before
  * that, saxes must be brought to the same open elements and position (see openNames, line and
@@ -79,7 +91,9 @@ export class FastElementScanner {
     this.carry = '';
     this.buffer = buffer;
     HANDED_OVER.lastIndex = 0;
-    const limit = HANDED_OVER.exec(buffer)?.index ?? buffer.length;
+    const special = HANDED_OVER.exec(buffer)?.index ?? buffer.length;
+    const cdataEnd = buffer.indexOf(CDATA_END);
+    const limit = cdataEnd >= 0 && cdataEnd < special ? cdataEnd : special;
     const events = this.events;
     const names = this.openNames;
     let position = 0;
@@ -97,8 +111,8 @@ export class FastElementScanner {
       }
 
       if (buffer.charCodeAt(open + 1) === SLASH) {
-        // Only the name of the innermost open element may follow, then ">". The root's end
-        // tag is left to saxes.
+        // Only the name of the innermost open element may follow, then ">". The end tag of
+        // the outermost element is left to saxes.
         if (names.length <= 1) return this.handOver(position);
         const name = names[names.length - 1] as string;
         const close = open + 2 + name.length;
@@ -112,16 +126,22 @@ export class FastElementScanner {
         continue;
       }
 
-      const close = buffer.indexOf('>', open + 1);
-      if (close < 0 || close >= limit) break;
-      const empty = buffer.charCodeAt(close - 1) === SLASH;
-      const nameEnd = empty ? close - 1 : close;
-      ASCII_NAME.lastIndex = open + 1;
-      if (!ASCII_NAME.test(buffer) || ASCII_NAME.lastIndex !== nameEnd) {
-        // Comments, CDATA, processing instructions, a DOCTYPE, attributes, spaces or another
-        // name: saxes reads them, or rejects them.
-        return this.handOver(position);
+      // A start tag is an ASCII name, then ">" or "/>". Comments, CDATA, processing
+      // instructions, a DOCTYPE, attributes, spaces and other names are left to saxes.
+      let nameEnd = open + 1;
+      if (nameEnd >= limit) break;
+      const first = buffer.charCodeAt(nameEnd);
+      if (first >= 128 || NAME_START[first] === 0) return this.handOver(position);
+      nameEnd += 1;
+      while (nameEnd < limit) {
+        const code = buffer.charCodeAt(nameEnd);
+        if (code >= 128 || NAME_PART[code] === 0) break;
+        nameEnd += 1;
       }
+      const empty = buffer.charCodeAt(nameEnd) === SLASH;
+      const close = empty ? nameEnd + 1 : nameEnd;
+      if (close >= limit) break;
+      if (buffer.charCodeAt(close) !== GREATER_THAN) return this.handOver(position);
       const name = buffer.slice(open + 1, nameEnd);
       // A tag's characters were checked above, so its position is advanced before the event,
       // as saxes reports an element once its ">" is read.

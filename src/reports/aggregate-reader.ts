@@ -211,6 +211,59 @@ const UNKNOWN: PathNode = { ...newNode('#unknown', { kind: 'ignored' }), childre
 /** A stray element that wraps <feedback>; see openRoot. */
 const WRAPPER: PathNode = { ...newNode('#wrapper', { kind: 'ignored' }), children: new Map() };
 
+/**
+ * Stores the first value of a record field. A switch with one store per field is used, because
+ * a store by computed key is several times slower once it has seen every field.
+ */
+function storeRecordField(record: RawRecord, field: RecordField, value: string): void {
+  switch (field) {
+    case 'sourceIp':
+      record.sourceIp ??= value;
+      break;
+    case 'count':
+      record.count ??= value;
+      break;
+    case 'disposition':
+      record.disposition ??= value;
+      break;
+    case 'dkim':
+      record.dkim ??= value;
+      break;
+    case 'spf':
+      record.spf ??= value;
+      break;
+    case 'headerFrom':
+      record.headerFrom ??= value;
+      break;
+    case 'envelopeFrom':
+      record.envelopeFrom ??= value;
+      break;
+    case 'envelopeTo':
+      record.envelopeTo ??= value;
+      break;
+  }
+}
+
+function storeAuthField(result: RawAuthResult, field: keyof RawAuthResult, value: string): void {
+  switch (field) {
+    case 'domain':
+      result.domain ??= value;
+      break;
+    case 'selector':
+      result.selector ??= value;
+      break;
+    case 'scope':
+      result.scope ??= value;
+      break;
+    case 'result':
+      result.result ??= value;
+      break;
+    case 'humanResult':
+      result.humanResult ??= value;
+      break;
+  }
+}
+
 interface TagView {
   name: string;
   attributes: Record<string, string>;
@@ -299,10 +352,10 @@ export class AggregateReportReader {
 
   /** Handles a start tag; `attributes` are as written, by qualified name. */
   openTag(tagName: string, attributes: Record<string, string>): void {
-    const tag = { name: tagName, attributes };
-    const parent = this.stack.at(-1);
+    const stack = this.stack;
+    const parent = stack[stack.length - 1];
     if (parent === undefined || parent === WRAPPER) {
-      this.openRoot(tag, localName(tag.name));
+      this.openRoot({ name: tagName, attributes }, localName(tagName));
       return;
     }
     if (this.stack.length >= MAX_ELEMENT_DEPTH) {
@@ -312,16 +365,16 @@ export class AggregateReportReader {
           'while a DMARC aggregate report nests about six; the file is not a usable report.',
       );
     }
-    this.checkAttributes(tag);
+    if (attributes !== NO_ATTRIBUTES) this.checkAttributes({ name: tagName, attributes });
 
-    const name = localName(tag.name);
+    const name = localName(tagName);
     let node = parent.known ? parent.children.get(name) : undefined;
     if (node === undefined) {
       // Prefixed elements are namespaced extensions, which DMARCbis allows anywhere in a record.
-      if (parent.known && !tag.name.includes(':')) this.noteUnknown(name);
+      if (parent.known && !tagName.includes(':')) this.noteUnknown(name);
       node = UNKNOWN;
     }
-    this.stack.push(node);
+    stack.push(node);
     // Only known paths are kept, so that a flood of invented element names costs no memory.
     if (node.known && !node.inRecord) this.report.seen.add(node.path);
     if (node.dmarcbis) this.report.dmarcbisFields.add(name);
@@ -367,7 +420,6 @@ export class AggregateReportReader {
   }
 
   private checkAttributes(tag: TagView): void {
-    if (tag.attributes === NO_ATTRIBUTES) return;
     let count = 0;
     for (const _ in tag.attributes) count += 1;
     if (count > MAX_ATTRIBUTES) {
@@ -443,14 +495,14 @@ export class AggregateReportReader {
     const record = this.record;
     if (record === null) return;
     if (action.kind === 'recordField') {
-      record[action.field] ??= value;
+      storeRecordField(record, action.field, value);
     } else if (action.kind === 'reasonField') {
       const reason = record.reasons.at(-1);
       if (reason) reason[action.field] ??= value;
     } else if (action.kind === 'authField') {
       const results = action.list === 'dkim' ? record.dkimResults : record.spfResults;
       const result = results.at(-1);
-      if (result) result[action.field] ??= value;
+      if (result) storeAuthField(result, action.field, value);
     }
   }
 

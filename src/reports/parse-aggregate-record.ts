@@ -89,6 +89,9 @@ export function lowerWord(
 type RecordWarn = (key: string, message: string) => void;
 
 function readDisposition(raw: RawRecord, warn: RecordWarn): AggregateRecord['disposition'] {
+  // The schema's words as written need no trimming or warning; most records have one.
+  const exact = DISPOSITIONS.find((value) => value === raw.disposition);
+  if (exact) return exact;
   if (raw.disposition === undefined || raw.disposition.trim() === '') {
     warn('missing:disposition', 'policy_evaluated has no disposition; it was counted as "none".');
     return 'none';
@@ -110,6 +113,7 @@ function readAlignment(
   field: 'dkim' | 'spf',
   warn: RecordWarn,
 ): 'pass' | 'fail' {
+  if (value === 'pass' || value === 'fail') return value;
   const label = `policy_evaluated ${field}`;
   if (value === undefined || value.trim() === '') {
     warn(`missing:${field}`, `${label} is missing; it was counted as "fail".`);
@@ -130,6 +134,8 @@ function readAuthResult(
   known: Set<string>,
   warn: RecordWarn,
 ): string {
+  // No alias is a schema word, so a schema word as written is read as it is.
+  if (value !== undefined && known.has(value)) return value;
   if (value === undefined || value.trim() === '') {
     warn(`missing:${label}`, `${label} has no result; it was read as "none".`);
     return 'none';
