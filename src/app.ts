@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { Job } from 'pg-boss';
 import type { Logger } from 'pino';
 import { raiseDnsAlertForChange } from './alerts/dns-evaluation.ts';
 import { raiseForensicAlertForReport } from './alerts/forensic-evaluation.ts';
@@ -30,7 +31,14 @@ import {
   type LicenceSyncJob,
   type TicketCreateJob,
 } from './integration/jobs.ts';
+import {
+  HISTORY_RETENTION_QUEUE,
+  HISTORY_RETENTION_QUEUE_DEFINITION,
+  purgeIntegrationHistory,
+} from './integration/call-log.ts';
 import { LicenceSync } from './integration/licence-sync.ts';
+import { IntegrationMetrics, metricsRoute } from './integration/metrics.ts';
+import { RateBudget, runWithCallContext, type CallPriority } from './integration/rate-budget.ts';
 import { createGuardedDispatcher } from './integration/outbound-guard.ts';
 import {
   RECONCILE_QUEUE,
@@ -69,6 +77,8 @@ export interface App {
   /** The SMTP, IMAP and folder receivers that the configuration turns on. */
   receivers: Receivers;
   connections: ConnectionService;
+  /** The request budget of each HaloPSA instance, shared through the database. */
+  budget: RateBudget;
   alerts: AlertService;
   tickets: TicketDispatch;
   /** Repairs licence drift and finds broken mappings, on a schedule and on request. */
@@ -104,8 +114,16 @@ export async function createApp(
       ...INTEGRATION_QUEUES,
       TICKET_NOTE_QUEUE_DEFINITION,
       RECONCILE_QUEUE_DEFINITION,
+      HISTORY_RETENTION_QUEUE_DEFINITION,
       ...DNS_QUEUES,
     ]);
+    const budget = new RateBudget(
+      db,
+      config.halopsaRateBudget,
+      logger.child({ component: 'halopsa-budget' }),
+    );
+    const metrics = new IntegrationMetrics({ queue, budget });
+    queue.onOutcome((name, outcome) => metrics.countJob(name, outcome));
 
     const secrets = new SecretBox(
       resolveSecretKey(config.secretKey, config.dataDir, logger),
@@ -119,6 +137,9 @@ export async function createApp(
       allowedHosts: config.halopsaAllowedHosts,
       timeoutMs: config.halopsaTimeoutMs,
       noteOutcomeId: config.halopsaTickets.noteOutcomeId,
+      budget,
+      metrics,
+      attentionRecheckSeconds: config.halopsaAttentionRecheckSeconds,
     });
     const licences = new LicenceSync(
       db,
@@ -206,11 +227,52 @@ export async function createApp(
         });
       }
       dnsScheduler.start();
-      await queue.work<LicenceSyncJob>(LICENCE_SYNC_QUEUE, (data) => licences.run(data));
-      await queue.work<LicenceReleaseJob>(LICENCE_RELEASE_QUEUE, (data) => licences.release(data));
-      await queue.work<TicketCreateJob>(TICKET_CREATE_QUEUE, (data, job) => tickets.run(data, job));
-      await queue.work<TicketNoteJob>(TICKET_NOTE_QUEUE, (data, job) => tickets.runNote(data, job));
-      await queue.work<ReconcileJob>(RECONCILE_QUEUE, (data) => reconciliation.run(data));
+      // Each job's HaloPSA calls take budget slots at the job's priority.
+      const asCalls =
+        <Data extends object>(
+          queueName: string,
+          priority: CallPriority,
+          run: (data: Data, job: Job<Data>) => Promise<void>,
+        ) =>
+        (data: Data, job: Job<Data>) => {
+          const customerId = 'customerId' in data ? data.customerId : undefined;
+          return runWithCallContext(
+            {
+              priority,
+              jobKind: queueName,
+              customerId: typeof customerId === 'string' ? customerId : null,
+            },
+            () => run(data, job),
+          );
+        };
+      await queue.work<LicenceSyncJob>(
+        LICENCE_SYNC_QUEUE,
+        asCalls(LICENCE_SYNC_QUEUE, 'standard', (data) => licences.run(data)),
+      );
+      await queue.work<LicenceReleaseJob>(
+        LICENCE_RELEASE_QUEUE,
+        asCalls(LICENCE_RELEASE_QUEUE, 'standard', (data) => licences.release(data)),
+      );
+      await queue.work<TicketCreateJob>(
+        TICKET_CREATE_QUEUE,
+        asCalls(TICKET_CREATE_QUEUE, 'urgent', (data, job) => tickets.run(data, job)),
+      );
+      await queue.work<TicketNoteJob>(
+        TICKET_NOTE_QUEUE,
+        asCalls(TICKET_NOTE_QUEUE, 'urgent', (data, job) => tickets.runNote(data, job)),
+      );
+      await queue.work<ReconcileJob>(
+        RECONCILE_QUEUE,
+        asCalls(RECONCILE_QUEUE, 'background', (data) => reconciliation.run(data)),
+      );
+      await queue.work(HISTORY_RETENTION_QUEUE, async () => {
+        const deleted = await purgeIntegrationHistory(db, config.integrationHistoryDays);
+        logger.info(
+          { ...deleted, days: config.integrationHistoryDays },
+          'deleted integration history past its retention',
+        );
+      });
+      await queue.schedule(HISTORY_RETENTION_QUEUE, '23 3 * * *', {});
       await reconciliation.schedule(config.reconcileIntervalMinutes);
       incidents.start();
     }
@@ -237,6 +299,9 @@ export async function createApp(
         integrationRoutes({ db, connections, licences, tickets, reconciliation }),
       ],
     });
+    if (config.metricsToken !== null) {
+      await server.register(metricsRoute(metrics, config.metricsToken));
+    }
 
     let receivers: Receivers;
     try {
@@ -261,6 +326,7 @@ export async function createApp(
       reports,
       receivers,
       connections,
+      budget,
       alerts,
       tickets,
       reconciliation,

@@ -133,6 +133,7 @@ const EXPECTED_ACCESS: Record<string, RouteAccess> = {
   'PUT /api/v1/integrations/halopsa/ticket-rules/:customerId': 'halopsa.access',
   'POST /api/v1/integrations/halopsa/submit': 'halopsa.access',
   'GET /api/v1/integrations/halopsa/history': 'halopsa.access',
+  'GET /api/v1/integrations/halopsa/history/calls': 'halopsa.access',
   'POST /api/v1/integrations/halopsa/alerts/:alertId/retry': 'halopsa.access',
 };
 

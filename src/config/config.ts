@@ -30,6 +30,14 @@ export interface Config {
   halopsaWriteSettleSeconds: number;
   /** The settings of alert tickets and their notes in HaloPSA. */
   halopsaTickets: HalopsaTicketConfig;
+  /** The request budget of each HaloPSA instance, shared by every process on the database. */
+  halopsaRateBudget: HalopsaRateBudgetConfig;
+  /** Seconds a job waits before it looks again at a connection that needs attention. */
+  halopsaAttentionRecheckSeconds: number;
+  /** Days that the HaloPSA call log and the integration history are kept. */
+  integrationHistoryDays: number;
+  /** Bearer token of GET /metrics; null turns the route off. */
+  metricsToken: string | null;
   /** The settings that group alerts into incidents and pace the notes on their tickets. */
   incidents: IncidentConfig;
   /** host:port pairs of OpenID Connect providers that may be called over plain http or on a private address. */
@@ -75,6 +83,20 @@ export interface HalopsaTicketConfig {
   sourceId: number | null;
   /** Priority id per alert kind; a kind without one gets the ticket type's default. */
   priorityIds: Partial<Record<'dns' | 'threshold' | 'forensic', number>>;
+}
+
+export interface HalopsaRateBudgetConfig {
+  /** Requests per window and instance. */
+  limit: number;
+  windowSeconds: number;
+  /** Slots that licence counts and the wizard leave to tickets and notes. */
+  standardReserve: number;
+  /** Slots that resyncs and reconciliation leave to every other call. */
+  backgroundReserve: number;
+  /** Shortest pause after a 429 without Retry-After, in seconds. */
+  minPauseSeconds: number;
+  /** Maximum wait of one call for a slot before its job is deferred, in milliseconds. */
+  maxWaitMs: number;
 }
 
 export interface IncidentConfig {
@@ -276,6 +298,18 @@ const environmentSchema = z.object({
   DMARCDESK_HALOPSA_TIMEOUT_MS: integerString(1000, 600_000).default(30_000),
   DMARCDESK_HALOPSA_WRITE_SETTLE_SECONDS: integerString(1, 3600).default(120),
   DMARCDESK_HALOPSA_NOTE_OUTCOME_ID: integerString(1, 2_147_483_647).default(7),
+  DMARCDESK_HALOPSA_RATE_LIMIT: integerString(1, 100_000).default(270),
+  DMARCDESK_HALOPSA_RATE_WINDOW_SECONDS: integerString(1, 86_400).default(300),
+  DMARCDESK_HALOPSA_RATE_RESERVE_STANDARD: integerString(0, 100_000).default(20),
+  DMARCDESK_HALOPSA_RATE_RESERVE_BACKGROUND: integerString(0, 100_000).default(60),
+  DMARCDESK_HALOPSA_RATE_PAUSE_SECONDS: integerString(0, 86_400).default(60),
+  DMARCDESK_HALOPSA_RATE_WAIT_MS: integerString(0, 600_000).default(10_000),
+  DMARCDESK_HALOPSA_ATTENTION_RECHECK_SECONDS: integerString(1, 86_400).default(60),
+  DMARCDESK_INTEGRATION_HISTORY_DAYS: integerString(1, 3650).default(90),
+  DMARCDESK_METRICS_TOKEN: z
+    .string()
+    .min(16, { error: 'must be at least 16 characters; generate one with: openssl rand -hex 32' })
+    .optional(),
   DMARCDESK_HALOPSA_TICKET_SOURCE_ID: integerString(0, 2_147_483_647).optional(),
   DMARCDESK_HALOPSA_TICKET_PRIORITIES: priorityList.default({}),
   DMARCDESK_INCIDENT_NOTE_INTERVAL_MINUTES: integerString(0, 10_080).default(60),
@@ -369,7 +403,8 @@ export function loadConfig(
       ...parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`),
     );
   }
-  if (parsed.success) problems.push(...receiverProblems(parsed.data));
+  if (parsed.success)
+    problems.push(...receiverProblems(parsed.data), ...rateBudgetProblems(parsed.data));
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
 
   const values = parsed.data;
@@ -392,6 +427,17 @@ export function loadConfig(
       sourceId: values.DMARCDESK_HALOPSA_TICKET_SOURCE_ID ?? null,
       priorityIds: values.DMARCDESK_HALOPSA_TICKET_PRIORITIES,
     },
+    halopsaRateBudget: {
+      limit: values.DMARCDESK_HALOPSA_RATE_LIMIT,
+      windowSeconds: values.DMARCDESK_HALOPSA_RATE_WINDOW_SECONDS,
+      standardReserve: values.DMARCDESK_HALOPSA_RATE_RESERVE_STANDARD,
+      backgroundReserve: values.DMARCDESK_HALOPSA_RATE_RESERVE_BACKGROUND,
+      minPauseSeconds: values.DMARCDESK_HALOPSA_RATE_PAUSE_SECONDS,
+      maxWaitMs: values.DMARCDESK_HALOPSA_RATE_WAIT_MS,
+    },
+    halopsaAttentionRecheckSeconds: values.DMARCDESK_HALOPSA_ATTENTION_RECHECK_SECONDS,
+    integrationHistoryDays: values.DMARCDESK_INTEGRATION_HISTORY_DAYS,
+    metricsToken: values.DMARCDESK_METRICS_TOKEN ?? null,
     incidents: {
       noteIntervalSeconds: values.DMARCDESK_INCIDENT_NOTE_INTERVAL_MINUTES * 60,
       reopenWithinSeconds: values.DMARCDESK_INCIDENT_REOPEN_HOURS * 3600,
@@ -423,6 +469,16 @@ function defaultImapPort(secure: boolean): number {
 }
 
 /** Settings that are valid alone but not together, such as an SMTP port without a domain. */
+function rateBudgetProblems(values: EnvironmentValues): string[] {
+  const limit = values.DMARCDESK_HALOPSA_RATE_LIMIT;
+  const standard = values.DMARCDESK_HALOPSA_RATE_RESERVE_STANDARD;
+  const background = values.DMARCDESK_HALOPSA_RATE_RESERVE_BACKGROUND;
+  if (standard <= background && background < limit) return [];
+  return [
+    `DMARCDESK_HALOPSA_RATE_RESERVE_STANDARD (${standard}) must be at most DMARCDESK_HALOPSA_RATE_RESERVE_BACKGROUND (${background}), which must be less than DMARCDESK_HALOPSA_RATE_LIMIT (${limit}); lower the reserves or raise the limit.`,
+  ];
+}
+
 function receiverProblems(values: EnvironmentValues): string[] {
   const problems: string[] = [];
   if (values.DMARCDESK_SMTP_PORT !== undefined && !values.DMARCDESK_RECEIVING_DOMAIN) {

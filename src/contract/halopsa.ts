@@ -47,6 +47,16 @@ export const historyQuerySchema = z.strictObject({
   customerId: uuid.optional(),
   limit: z.coerce.number().int().min(1).max(1000).optional(),
 });
+export const callLogQuerySchema = z.strictObject({
+  customerId: uuid.optional(),
+  /** An HTTP status, or 0 for calls that got no response. */
+  status: z.coerce.number().int().min(0).max(599).optional(),
+  jobKind: z.string().min(1).max(100).optional(),
+  purpose: z.enum(['token', 'api']).optional(),
+  /** The `nextBefore` of the previous page. */
+  before: z.coerce.number().int().positive().optional(),
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+});
 
 // Response shapes. `Time` is Date where the server builds a response and string (ISO 8601)
 // where the browser reads it, because JSON serialisation turns every Date into such a string.
@@ -178,6 +188,11 @@ export interface IntegrationSummaryView<Time = string> {
   };
   /** Open problems of mappings whose HaloPSA records are gone or changed, oldest first. */
   problems: IntegrationProblemView<Time>[];
+  /**
+   * Instruction to fix the connection while it needs attention, or null. HaloPSA jobs wait until a
+   * connection check succeeds.
+   */
+  attention: string | null;
 }
 
 /** A mapping that no longer works, until a later check passes. */
@@ -224,6 +239,30 @@ export interface IntegrationEventView<Time = string> {
   message: string;
   detail: Record<string, unknown>;
   createdAt: Time;
+}
+
+/** One HTTP call to HaloPSA: never headers, bodies or the query string. */
+export interface HaloCallView<Time = string> {
+  id: number;
+  customerId: string | null;
+  method: string;
+  path: string;
+  purpose: 'token' | 'api';
+  /** HTTP status, or null when no response arrived. */
+  status: number | null;
+  errorCode: string | null;
+  durationMs: number;
+  priority: string;
+  /** The job queue that made the call, or null for a call from the API or the wizard. */
+  jobKind: string | null;
+  createdAt: Time;
+}
+
+/** Response of GET /integrations/halopsa/history/calls, newest first. */
+export interface CallLogResponse<Time = string> {
+  calls: HaloCallView<Time>[];
+  /** Pass as `before` for the next page; null on the last page. */
+  nextBefore: number | null;
 }
 
 export interface HistoryResponse<Time = string> {

@@ -3,8 +3,17 @@ import type { Dispatcher } from 'undici';
 import { recordAudit, SYSTEM_ACTOR } from '../audit/audit-log.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { AppError } from '../errors/app-error.ts';
-import { HaloPsaClient, HaloPsaError } from '../halopsa/index.ts';
+import {
+  HaloPsaClient,
+  HaloPsaError,
+  parseInstanceUrl,
+  type HaloCallRecord,
+} from '../halopsa/index.ts';
+import { JobDeferred } from '../jobs/queue.ts';
+import { recordCall } from './call-log.ts';
 import { toAppError } from './halopsa-errors.ts';
+import type { IntegrationMetrics } from './metrics.ts';
+import { currentCallContext, type RateBudget } from './rate-budget.ts';
 import { createGuardedDispatcher } from './outbound-guard.ts';
 import { recordEvent } from './history.ts';
 import { halopsaSecretContext, type SecretBox } from './secret-box.ts';
@@ -54,7 +63,17 @@ export interface ConnectionServiceOptions {
   timeoutMs: number;
   /** The action outcome of the notes added to tickets, which the connection check verifies. */
   noteOutcomeId: number;
+  /** The shared request budget every call takes a slot of; none means calls are not limited. */
+  budget?: RateBudget;
+  metrics?: IntegrationMetrics;
+  /** How long a job waits before it looks again at a connection that needs attention. */
+  attentionRecheckSeconds?: number;
 }
+
+// Appended to every needs_attention detail, so that the summary states how the jobs resume.
+const RESUME_HINT =
+  'Jobs for this connection wait until a connection check succeeds: open Integrations, then HaloPSA, step 1, and select "Connect & Continue".';
+const DEFAULT_ATTENTION_RECHECK_SECONDS = 60;
 
 // HaloPSA's wording when the API agent may not use an action outcome, and when the outcome
 // does not exist, as captured from live instances.
@@ -97,12 +116,16 @@ export class ConnectionService {
     const clientSecret =
       input.clientSecret ?? this.reusableSecret(existing, baseUrl, input.clientId);
 
-    const client = this.createClient(accountId, {
-      baseUrl,
-      clientId: input.clientId,
-      clientSecret,
-      tenant: input.tenant ?? null,
-    });
+    const client = this.createClient(
+      accountId,
+      {
+        baseUrl,
+        clientId: input.clientId,
+        clientSecret,
+        tenant: input.tenant ?? null,
+      },
+      { stored: false },
+    );
     let noteOutcome: NoteOutcomeCheck;
     try {
       await client.checkConnection();
@@ -178,6 +201,12 @@ export class ConnectionService {
         'This account has no HaloPSA connection yet; connect it first (Integrations, then HaloPSA, step 1).',
       );
     }
+    if (row.status === 'needs_attention' && currentCallContext().jobKind !== null) {
+      throw new JobDeferred(
+        this.options.attentionRecheckSeconds ?? DEFAULT_ATTENTION_RECHECK_SECONDS,
+        `The HaloPSA connection needs attention: ${row.status_detail ?? RESUME_HINT}`,
+      );
+    }
     const key = `${row.base_url}|${row.client_id}|${row.updated_at.toISOString()}`;
     const cached = this.clients.get(accountId);
     if (cached?.key === key) return cached.client;
@@ -186,12 +215,16 @@ export class ConnectionService {
       Buffer.from(row.client_secret_encrypted),
       halopsaSecretContext(accountId, row.base_url),
     );
-    const client = this.createClient(accountId, {
-      baseUrl: row.base_url,
-      clientId: row.client_id,
-      clientSecret,
-      tenant: row.tenant,
-    });
+    const client = this.createClient(
+      accountId,
+      {
+        baseUrl: row.base_url,
+        clientId: row.client_id,
+        clientSecret,
+        tenant: row.tenant,
+      },
+      { stored: true },
+    );
     this.clients.set(accountId, { key, client });
     return client;
   }
@@ -211,12 +244,18 @@ export class ConnectionService {
     );
   }
 
-  /** Mark the connection healthy or needing attention after a background call. */
+  /**
+   * Mark the connection healthy or needing attention after a background call. A needs_attention
+   * detail gets a sentence on how the waiting jobs resume.
+   */
   async setStatus(
     accountId: string,
     status: 'healthy' | 'needs_attention',
     detail: string | null,
   ): Promise<void> {
+    if (status === 'needs_attention') {
+      detail = detail === null ? RESUME_HINT : `${detail.trimEnd()} ${RESUME_HINT}`;
+    }
     await this.options.db.query(
       `UPDATE halopsa_connections SET status = $2, status_detail = $3, last_checked_at = now()
         WHERE account_id = $1 AND (status <> $2 OR status_detail IS DISTINCT FROM $3)`,
@@ -318,11 +357,18 @@ export class ConnectionService {
     );
   }
 
+  /**
+   * Build a client whose every call takes a slot of the instance's budget first and is logged
+   * after. Only a stored connection's client marks the connection as needing attention.
+   */
   private createClient(
     accountId: string,
     settings: { baseUrl: string; clientId: string; clientSecret: string; tenant: string | null },
+    use: { stored: boolean },
   ): HaloPsaClient {
     const log = this.options.logger.child({ accountId, halopsa: settings.baseUrl });
+    const instanceKey = instanceKeyOf(settings.baseUrl);
+    const budget = this.options.budget;
     return new HaloPsaClient({
       baseUrl: settings.baseUrl,
       clientId: settings.clientId,
@@ -331,7 +377,55 @@ export class ConnectionService {
       timeoutMs: this.options.timeoutMs,
       dispatcher: this.dispatcher,
       logger: log,
+      beforeRequest: async () => {
+        if (budget) await budget.acquire(instanceKey, currentCallContext());
+      },
+      afterResponse: (call) => this.afterCall(accountId, instanceKey, call, use.stored),
     });
+  }
+
+  private async afterCall(
+    accountId: string,
+    instanceKey: string,
+    call: HaloCallRecord,
+    stored: boolean,
+  ): Promise<void> {
+    const { db, budget, metrics } = this.options;
+    const context = currentCallContext();
+    metrics?.countCall(call);
+    await recordCall(db, accountId, call, context);
+    if (call.status === 429 && budget) await budget.pause(instanceKey, call.retryAfterSeconds);
+    if (call.purpose === 'token') {
+      const succeeded = call.status !== null && call.status >= 200 && call.status < 300;
+      await recordEvent(db, {
+        accountId,
+        customerId: context.customerId,
+        event: 'token.refreshed',
+        outcome: succeeded ? 'succeeded' : 'failed',
+        message: succeeded
+          ? `Obtained a HaloPSA access token from ${instanceKey}.`
+          : `Requesting a HaloPSA access token from ${instanceKey} failed (${call.status === null ? 'no response' : `HTTP ${call.status}`}${call.errorCode ? `, ${call.errorCode}` : ''}).`,
+        detail: {
+          status: call.status,
+          durationMs: call.durationMs,
+          ...(call.errorCode ? { halopsaError: call.errorCode } : {}),
+        },
+      });
+    }
+    if (!stored) return;
+    if (call.errorCode === 'token_rejected') {
+      await this.setStatus(
+        accountId,
+        'needs_attention',
+        `HaloPSA rejected dmarcdesk's access token on ${call.method} ${call.path.split('?')[0]} with HTTP 401, also after a token refresh. Check the API application's permissions in HaloPSA and that its login type is Agent.`,
+      );
+    } else if (call.purpose === 'token' && call.errorCode === 'invalid_credentials') {
+      await this.setStatus(
+        accountId,
+        'needs_attention',
+        'HaloPSA rejected the stored client ID or secret when dmarcdesk requested a new access token. Check both in HaloPSA under Configuration > Integrations > HaloPSA API > Applications, and enter a new secret in step 1 if the old one was changed.',
+      );
+    }
   }
 
   private async load(db: Queryable, accountId: string): Promise<ConnectionRow | null> {
@@ -341,6 +435,11 @@ export class ConnectionService {
     );
     return row ?? null;
   }
+}
+
+/** Returns the key of an instance's rate budget: its normalised URL without a trailing slash. */
+export function instanceKeyOf(baseUrl: string): string {
+  return parseInstanceUrl(baseUrl).href.replace(/\/+$/, '');
 }
 
 interface NoteOutcomeCheck {

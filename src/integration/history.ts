@@ -16,7 +16,8 @@ export type IntegrationEventKind =
   | 'reconcile.problem'
   | 'reconcile.resolved'
   | 'reconcile.failed'
-  | 'reconcile.completed';
+  | 'reconcile.completed'
+  | 'token.refreshed';
 
 export interface IntegrationEvent {
   id: number;

@@ -6,6 +6,7 @@ import type { JobQueue } from '../jobs/queue.ts';
 import { countBillableDomains } from '../platform/domains.ts';
 import type { ConnectionService } from './connection.ts';
 import { recordEvent } from './history.ts';
+import { deferralOf } from './rate-budget.ts';
 import { integrationEnabled } from './account-gate.ts';
 import {
   LICENCE_RELEASE_QUEUE,
@@ -238,6 +239,9 @@ export class LicenceSync {
         'synced licence count',
       );
     } catch (error) {
+      // Waiting for a request slot or for the connection to be fixed is not a failed attempt.
+      const deferral = deferralOf(error);
+      if (deferral) throw deferral;
       await this.recordFailure(job, error);
       if (error instanceof HaloPsaError && AMBIGUOUS_CODES.includes(error.code)) {
         // The write may still land after this attempt gave up (HaloPSA's gateway works on a

@@ -6,11 +6,13 @@ import {
   clientsQuerySchema,
   connectRequestSchema,
   customerParamsSchema,
+  callLogQuerySchema,
   historyQuerySchema,
   mappingsRequestSchema,
   sitesQuerySchema,
   ticketRuleRequestSchema,
   usersQuerySchema,
+  type CallLogResponse,
   type ClientsResponse,
   type ConnectionResponse,
   type HistoryResponse,
@@ -32,6 +34,7 @@ import { getAccount } from '../platform/accounts.ts';
 import { getCustomer } from '../platform/customers.ts';
 import type { ConnectionService } from './connection.ts';
 import { toAppError } from './halopsa-errors.ts';
+import { listCalls } from './call-log.ts';
 import { listEvents } from './history.ts';
 import type { LicenceSync } from './licence-sync.ts';
 import type { Reconciliation } from './reconciliation.ts';
@@ -338,6 +341,16 @@ export function integrationRoutes({
         const accountId = await enabledAccount(request);
         const query = parseInput(historyQuerySchema, request.query, 'query string');
         return { events: await listEvents(db, accountId, query) };
+      },
+    );
+
+    app.get(
+      '/integrations/halopsa/history/calls',
+      { config: { access: 'halopsa.access' } },
+      async (request): Promise<CallLogResponse<Date>> => {
+        const accountId = await enabledAccount(request);
+        const query = parseInput(callLogQuerySchema, request.query, 'query string');
+        return listCalls(db, accountId, query);
       },
     );
   };

@@ -13,6 +13,11 @@ export interface IntegrationSummary {
     perCustomer: { customerId: string; dns: number; threshold: number; forensic: number }[];
   };
   problems: IntegrationProblem[];
+  /**
+   * Instruction to fix the connection while it needs attention (HaloPSA rejected its
+   * credentials or token, or a permission is missing), or null. HaloPSA jobs wait until it is fixed.
+   */
+  attention: string | null;
 }
 
 /** Build the three status cards of the integration summary: connection, customers and alerts. */
@@ -52,5 +57,6 @@ export async function buildSummary(
     },
     alerts: { enabledKinds, perCustomer },
     problems,
+    attention: connection?.status === 'needs_attention' ? connection.statusDetail : null,
   };
 }

@@ -29,6 +29,7 @@ import {
 import type { JobQueue, QueueDefinition } from '../jobs/queue.ts';
 import type { ConnectionService } from './connection.ts';
 import { recordEvent } from './history.ts';
+import { deferralOf } from './rate-budget.ts';
 import { integrationEnabled } from './account-gate.ts';
 import { TICKET_CREATE_QUEUE, TICKET_CREATE_RETRY_LIMIT, type TicketCreateJob } from './jobs.ts';
 import { getMapping } from './mappings.ts';
@@ -284,6 +285,9 @@ export class TicketDispatch {
       if (alert.incidentId) await this.ticketCreatedForIncident(alert.incidentId, ticket.id);
       await this.gate?.ticketCreated(alert, data.recheckProblemId);
     } catch (error) {
+      // Waiting for a request slot or for the connection to be fixed is not a failed attempt.
+      const deferral = deferralOf(error);
+      if (deferral) throw deferral;
       if (
         error instanceof HaloPsaError &&
         AMBIGUOUS_CODES.includes(error.code) &&
@@ -511,6 +515,8 @@ export class TicketDispatch {
         'note added to incident ticket in HaloPSA',
       );
     } catch (error) {
+      const deferral = deferralOf(error);
+      if (deferral) throw deferral;
       await this.noteFailed(incident, { firingIds, closing, ticketId, outcomeId }, error, job);
     }
   }

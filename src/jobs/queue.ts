@@ -20,6 +20,32 @@ export interface QueueDefinition {
 
 export type JobHandler<Data> = (data: Data, job: Job<Data>) => Promise<void>;
 
+/**
+ * Thrown by a handler whose job cannot run yet (no HaloPSA request slot, a connection that
+ * needs attention). The queue sends the job again to start after `seconds` and completes this
+ * run, so waiting never uses up the job's retries.
+ */
+export class JobDeferred extends Error {
+  constructor(
+    readonly seconds: number,
+    reason: string,
+  ) {
+    super(reason);
+    this.name = 'JobDeferred';
+  }
+}
+
+/** Outcome of one run of a job. Retried and failed runs both threw. */
+export type JobOutcome = 'completed' | 'deferred' | 'retried' | 'failed';
+
+/** Jobs of one queue that are not finished, by pg-boss state. */
+export interface QueueDepth {
+  queue: string;
+  /** created (waiting, deferred ones included), retry or active. */
+  state: string;
+  count: number;
+}
+
 export interface EnqueueOptions {
   /** Enqueue inside this transaction: the job exists only if the transaction commits. */
   tx?: Transaction;
@@ -35,9 +61,10 @@ export class JobQueue {
   private readonly boss: PgBoss;
   private readonly definitions = new Map<string, QueueDefinition>();
   private started = false;
+  private readonly outcomeListeners: ((queue: string, outcome: JobOutcome) => void)[] = [];
 
   constructor(
-    db: Database,
+    private readonly db: Database,
     private readonly logger: Logger,
   ) {
     this.boss = db.pglite
@@ -74,6 +101,11 @@ export class JobQueue {
         notify: true,
       });
     }
+  }
+
+  /** Calls `listener` after each run of any job, with how it ended. */
+  onOutcome(listener: (queue: string, outcome: JobOutcome) => void): void {
+    this.outcomeListeners.push(listener);
   }
 
   /** Sends a job with `data` to `name` on the cron expression `cron`, evaluated in UTC. */
@@ -120,13 +152,51 @@ export class JobQueue {
           try {
             await handler(job.data, job);
             log.debug('job completed');
+            this.reportOutcome(name, 'completed');
           } catch (error) {
+            if (error instanceof JobDeferred) {
+              await this.deferAgain(name, job, error);
+              log.info({ seconds: error.seconds, reason: error.message }, 'job deferred');
+              this.reportOutcome(name, 'deferred');
+              continue;
+            }
             log.warn({ err: error }, 'job attempt failed');
+            const retryLimit = this.definitions.get(name)?.retryLimit ?? 0;
+            this.reportOutcome(name, job.retryCount < retryLimit ? 'retried' : 'failed');
             throw error;
           }
         }
       },
     );
+  }
+
+  /**
+   * Sends the job again to start after the deferral. In a stately queue that already contains a
+   * queued job of the same singleton key, pg-boss keeps that one, which runs the same work.
+   */
+  private async deferAgain(name: string, job: Job<object>, deferral: JobDeferred): Promise<void> {
+    const [stored] = await this.db.query<{ priority: number; singleton_key: string | null }>(
+      'SELECT priority, singleton_key FROM pgboss.job WHERE name = $1 AND id = $2',
+      [name, job.id],
+    );
+    await this.boss.send(name, job.data, {
+      startAfter: Math.max(1, Math.ceil(deferral.seconds)),
+      ...(stored ? { priority: stored.priority } : {}),
+      ...(stored?.singleton_key ? { singletonKey: stored.singleton_key } : {}),
+    });
+  }
+
+  private reportOutcome(name: string, outcome: JobOutcome): void {
+    for (const listener of this.outcomeListeners) listener(name, outcome);
+  }
+
+  /** Counts the unfinished jobs of every queue, read live from pg-boss's job table. */
+  async depths(): Promise<QueueDepth[]> {
+    const rows = await this.db.query<{ name: string; state: string; count: string }>(
+      `SELECT name, state::text AS state, count(*) AS count FROM pgboss.job
+        WHERE state IN ('created', 'retry', 'active') GROUP BY name, state ORDER BY name, state`,
+    );
+    return rows.map((row) => ({ queue: row.name, state: row.state, count: Number(row.count) }));
   }
 
   /** Jobs of `name` not yet completed, failed or cancelled. */
