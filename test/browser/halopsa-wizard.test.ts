@@ -705,4 +705,24 @@ describe('HaloPSA wizard in the browser', { timeout: 240_000 }, () => {
     await page.getByRole('heading', { name: 'HaloPSA integration summary' }).waitFor();
     assert.equal(new URL(page.url()).pathname, '/integrations/halopsa/summary');
   });
+
+  step('summary lists a broken mapping', async () => {
+    await deleteEmulatorClient(stack.emulator, halo2.clientC.id);
+    const queued = await stack.api('POST', '/integrations/halopsa/reconcile');
+    assert.equal(queued.status, 202);
+    await eventually(
+      async () =>
+        (await stack.api('GET', '/integrations/halopsa')).body.problems.length > 0
+          ? true
+          : undefined,
+      'the problem of the deleted client',
+    );
+    await page.reload();
+    const problems = page.getByRole('region', { name: /Problems to fix \(1\)/ });
+    await problems.waitFor();
+    const text = await problems.locator('li').innerText();
+    const expected = `HaloPSA customer "${halo2.clientC.name}" (id ${halo2.clientC.id}) no longer exists`;
+    assert.ok(text.includes(expected), text);
+    await assertAccessible(page, 'the summary with a problem');
+  });
 });
