@@ -178,6 +178,7 @@ for (const engine of DATABASE_ENGINES) {
       const { connection } = (await context.api('GET', '/integrations/halopsa/connection')).body;
       assert.equal(connection.noteOutcome.id, NOTE_OUTCOME);
       assert.equal(connection.noteOutcome.status, 'unverified');
+      assert.match(connection.noteOutcome.detail, /Outcome 7 \("Internal Note"\) exists/);
     });
 
     test('repeated firings make one ticket and notes', async () => {
@@ -385,6 +386,48 @@ for (const engine of DATABASE_ENGINES) {
       assert.equal((await context.service.app.incidents.runOnce()).notesQueued, 0);
       assert.equal((await notesOn(context, ticket.id)).length, 1);
       assert.equal((await ticketsOf(context, 'flap.example')).length, 1);
+    });
+  });
+}
+
+for (const engine of DATABASE_ENGINES) {
+  describe(`missing note outcome on ${engine}`, () => {
+    let database: TestDatabase;
+    let emulator: RunningEmulator;
+    let service: TestService;
+
+    before(async () => {
+      database = await openTestDatabase(engine);
+      emulator = await startEmulator({ rateLimit: null });
+      service = await startService(database, {
+        allowedHosts: [new URL(emulator.url).host],
+        environment: { DMARCDESK_HALOPSA_NOTE_OUTCOME_ID: '99' },
+      });
+    });
+
+    after(async () => {
+      await service?.stop();
+      await emulator?.close();
+      await database?.drop();
+    });
+
+    test('connect rejects an unknown outcome', async () => {
+      const api = apiClient(service.url, (await createTestAccount(service.app)).token);
+
+      const refused = await api('PUT', '/integrations/halopsa/connection', {
+        url: emulator.url,
+        clientId: 'dmarcdesk-demo',
+        clientSecret: 'demo-secret-change-me',
+      });
+      const stored = await api('GET', '/integrations/halopsa/connection');
+
+      assert.equal(refused.status, 422);
+      assert.equal(refused.body.error.code, 'halopsa_connection_failed');
+      assert.equal(refused.body.error.field, 'noteOutcomeId');
+      assert.equal(refused.body.error.details.problem, 'missing');
+      assert.match(refused.body.error.message, /no action outcome with id 99/);
+      assert.match(refused.body.error.message, /DMARCDESK_HALOPSA_NOTE_OUTCOME_ID/);
+      assert.equal(stored.body.connection, null);
     });
   });
 }

@@ -13,6 +13,7 @@ import type {
   HaloItem,
   HaloLicence,
   HaloLicenceInput,
+  HaloOutcome,
   HaloSite,
   HaloTicket,
   HaloTicketInput,
@@ -25,6 +26,7 @@ import {
   clientSchema,
   itemSchema,
   licenceSchema,
+  outcomeSchema,
   parseRecord,
   siteSchema,
   ticketSchema,
@@ -291,6 +293,11 @@ export class HaloPsaClient {
    */
   async saveLicences(input: HaloLicenceInput[]): Promise<HaloLicence[]> {
     return this.#post('SoftwareLicence', input, licenceSchema, 'licence');
+  }
+
+  /** Returns one action outcome, or null when HaloPSA has none with that id. */
+  async getOutcome(id: number): Promise<HaloOutcome | null> {
+    return this.#getOne('Outcome', id, outcomeSchema, 'outcome');
   }
 
   /** Returns one ticket, or null when HaloPSA has none with that id. */

@@ -202,6 +202,22 @@ export const actionSchema = z.looseObject({
   outcome_id: optionalId,
 });
 
+/** An action outcome, such as "Internal Note", that actions name by `outcome_id`. */
+export interface HaloOutcome {
+  id: number;
+  /** The outcome's name. */
+  outcome?: string;
+  /** The label of the outcome's action button. */
+  buttonname?: string;
+  [field: string]: unknown;
+}
+
+export const outcomeSchema = z.looseObject({
+  id: haloId,
+  outcome: optionalString,
+  buttonname: optionalString,
+});
+
 // Compile-time checks that each schema produces its declared record type.
 type Produces<Schema extends z.ZodType, Record> = z.output<Schema> extends Record ? true : never;
 const schemaTypeChecks: [
@@ -213,7 +229,8 @@ const schemaTypeChecks: [
   Produces<typeof licenceSchema, HaloLicence>,
   Produces<typeof ticketSchema, HaloTicket>,
   Produces<typeof actionSchema, HaloAction>,
-] = [true, true, true, true, true, true, true, true];
+  Produces<typeof outcomeSchema, HaloOutcome>,
+] = [true, true, true, true, true, true, true, true, true];
 void schemaTypeChecks;
 
 /** Removes keys whose value is undefined, so records compare and serialise cleanly. */

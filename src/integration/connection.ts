@@ -18,6 +18,7 @@ import { createGuardedDispatcher } from './outbound-guard.ts';
 import { recordEvent } from './history.ts';
 import { halopsaSecretContext, type SecretBox } from './secret-box.ts';
 import { checkInstanceUrl } from './url-policy.ts';
+import type { HaloOutcome } from '../halopsa/records.ts';
 
 /** The stored connection as the API shows it: never the secret. */
 export interface ConnectionView {
@@ -264,16 +265,17 @@ export class ConnectionService {
   }
 
   /**
-   * Check that the API agent may add notes with the configured action outcome, so that a
-   * forbidden outcome is reported now and not at the first repeated alert. HaloPSA checks an
-   * outcome only when an action is saved, so the check adds a note: a private one (hidden from
-   * the end user, no email) on a ticket this account's alerts created earlier on the same
-   * instance. Without such a ticket nothing is written and the outcome stays unverified until
-   * the first note.
+   * Check that the configured action outcome exists and that the API agent may add notes with
+   * it, so that a missing or forbidden outcome is reported at connect time and not at the first
+   * repeated alert. The outcome is read first (GET /api/Outcome/<id>), and a missing one rejects
+   * the connection. HaloPSA checks whether the agent may use an outcome only when an action is
+   * saved, so the check then adds a private note (hidden from the end user, no email). It goes
+   * on a ticket this account's alerts created earlier on the same instance. Without such a
+   * ticket nothing is written, and the permission stays unverified until the first note.
    * NOTE: whether GET /api/Outcome lists only the outcomes the agent may use is not public, and
    * neither is whether HaloPSA checks the outcome before the ticket id. Either would allow a
-   * check without writing. Whether a note on a closed ticket reopens it is not known either,
-   * so tickets of open incidents are tried first.
+   * permission check without writing. Whether a note on a closed ticket reopens it is not known
+   * either, so tickets of open incidents are tried first.
    */
   private async checkNoteOutcome(
     accountId: string,
@@ -281,10 +283,16 @@ export class ConnectionService {
     sameInstance: ConnectionRow | null,
   ): Promise<NoteOutcomeCheck> {
     const outcomeId = this.options.noteOutcomeId;
+    const outcome = await this.readNoteOutcome(accountId, client, outcomeId);
+    const name = outcome?.outcome ?? outcome?.buttonname;
+    const found =
+      outcome === null
+        ? `Outcome ${outcomeId} could not be read from HaloPSA.`
+        : `Outcome ${outcomeId}${name ? ` ("${name}")` : ''} exists in HaloPSA.`;
     if (!sameInstance) {
       return {
         status: 'unverified',
-        detail: `Outcome ${outcomeId} is checked when the first alert note is added, or at a later connection check once dmarcdesk has made a ticket.`,
+        detail: `${found} Whether the API agent may use it is checked when the first alert note is added, or at a later connection check once dmarcdesk has made a ticket.`,
       };
     }
     const tickets = await this.options.db.query<{ ticket_id: number }>(
@@ -335,8 +343,35 @@ export class ConnectionService {
     }
     return {
       status: 'unverified',
-      detail: `Outcome ${outcomeId} is checked when the first alert note is added: no ticket dmarcdesk made on this instance could take a note.`,
+      detail: `${found} Whether the API agent may use it is checked when the first alert note is added: no ticket dmarcdesk made on this instance could take a note.`,
     };
+  }
+
+  /**
+   * Read the note outcome, and throw when HaloPSA has no outcome with that id. Returns null
+   * when the outcome cannot be read (HaloPSA does not document the permission it needs), so
+   * that the note check decides.
+   */
+  private async readNoteOutcome(
+    accountId: string,
+    client: HaloPsaClient,
+    outcomeId: number,
+  ): Promise<HaloOutcome | null> {
+    let outcome: HaloOutcome | null;
+    try {
+      outcome = await client.getOutcome(outcomeId);
+    } catch (error) {
+      if (error instanceof HaloPsaError && error.code === 'permission_missing') {
+        this.options.logger.warn(
+          { accountId, outcomeId, halopsaError: error.code },
+          'could not read the note outcome; its existence is checked at the first note',
+        );
+        return null;
+      }
+      throw error;
+    }
+    if (outcome === null) throw noteOutcomeError(outcomeId, 'missing');
+    return outcome;
   }
 
   private reusableSecret(
@@ -451,8 +486,9 @@ function noteOutcomeError(outcomeId: number, problem: 'forbidden' | 'missing'): 
   const message =
     problem === 'forbidden'
       ? `HaloPSA does not let the API agent add actions with outcome ${outcomeId} ("You do not have access to this Action at the moment"), and alert notes use it. In HaloPSA, allow the agent to use that outcome, or set DMARCDESK_HALOPSA_NOTE_OUTCOME_ID to an outcome it may use.`
-      : `HaloPSA has no action outcome with id ${outcomeId}, which alert notes use. Set DMARCDESK_HALOPSA_NOTE_OUTCOME_ID to the id of an outcome such as "Internal Note".`;
+      : `HaloPSA has no action outcome with id ${outcomeId}, which alert notes use. Set DMARCDESK_HALOPSA_NOTE_OUTCOME_ID to the id of an outcome such as "Internal Note" (GET /api/Outcome lists them) and connect again.`;
   return new AppError('halopsa_connection_failed', message, {
+    field: 'noteOutcomeId',
     details: { halopsaError: 'validation_failed', noteOutcomeId: outcomeId, problem },
   });
 }
