@@ -231,15 +231,19 @@ export async function getAlert(db: Queryable, accountId: string, alertId: string
   return toAlert(row);
 }
 
+export interface AlertFilter {
+  customerId?: string | undefined;
+  kind?: AlertKind | undefined;
+  incidentId?: string | undefined;
+  limit?: number | undefined;
+  /** Rows to skip, for the pages after the first. */
+  offset?: number | undefined;
+}
+
 export async function listAlerts(
   db: Queryable,
   accountId: string,
-  filter: {
-    customerId?: string | undefined;
-    kind?: AlertKind | undefined;
-    incidentId?: string | undefined;
-    limit?: number | undefined;
-  } = {},
+  filter: AlertFilter = {},
 ): Promise<Alert[]> {
   const rows = await db.query<AlertRow>(
     `SELECT * FROM alerts
@@ -248,16 +252,34 @@ export async function listAlerts(
         AND ($3::text IS NULL OR kind = $3)
         AND ($5::uuid IS NULL OR incident_id = $5)
       ORDER BY created_at DESC, id
-      LIMIT $4`,
+      LIMIT $4 OFFSET $6`,
     [
       accountId,
       filter.customerId ?? null,
       filter.kind ?? null,
       filter.limit ?? 100,
       filter.incidentId ?? null,
+      filter.offset ?? 0,
     ],
   );
   return rows.map(toAlert);
+}
+
+/** Count the alerts that listAlerts pages through, ignoring limit and offset. */
+export async function countAlerts(
+  db: Queryable,
+  accountId: string,
+  filter: AlertFilter = {},
+): Promise<number> {
+  const [row] = await db.query<{ total: number }>(
+    `SELECT count(*)::int AS total FROM alerts
+      WHERE account_id = $1
+        AND ($2::uuid IS NULL OR customer_id = $2)
+        AND ($3::text IS NULL OR kind = $3)
+        AND ($4::uuid IS NULL OR incident_id = $4)`,
+    [accountId, filter.customerId ?? null, filter.kind ?? null, filter.incidentId ?? null],
+  );
+  return row?.total ?? 0;
 }
 
 export async function setTicketStatus(

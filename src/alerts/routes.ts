@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { accountOf } from '../auth/request-auth.ts';
 import type { Database } from '../db/database.ts';
 import { parseInput } from '../errors/validation.ts';
-import { ALERT_KINDS, getAlert, listAlerts } from './alert-store.ts';
+import { pageInfo } from '../reports/paging.ts';
+import { ALERT_KINDS, countAlerts, getAlert, listAlerts } from './alert-store.ts';
 import {
   getIncident,
   INCIDENT_STATUSES,
@@ -29,6 +30,7 @@ const alertQuery = z.strictObject({
   kind: kind.optional(),
   incidentId: uuid.optional(),
   limit: limit.optional(),
+  offset: z.coerce.number().int().min(0).max(10_000_000).optional(),
 });
 const incidentQuery = z.strictObject({
   customerId: uuid.optional(),
@@ -78,7 +80,14 @@ export function alertRoutes({ db }: { db: Database }): FastifyPluginAsync {
   return async (app) => {
     app.get('/alerts', { config: { access: 'alerts.read' } }, async (request) => {
       const query = parseInput(alertQuery, request.query, 'query string');
-      return { alerts: await listAlerts(db, accountOf(request), query) };
+      const accountId = accountOf(request);
+      const filter = { ...query, limit: query.limit ?? 100, offset: query.offset ?? 0 };
+      const alerts = await listAlerts(db, accountId, filter);
+      const total = await countAlerts(db, accountId, filter);
+      return {
+        alerts,
+        ...pageInfo(request.url, { total, limit: filter.limit, offset: filter.offset }),
+      };
     });
 
     app.get('/alerts/:id', { config: { access: 'alerts.read' } }, async (request) => {

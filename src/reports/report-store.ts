@@ -77,10 +77,18 @@ function toSummary(row: ReportRow): AggregateReportSummary {
   };
 }
 
+export interface AggregateReportFilter {
+  domainId?: string | undefined;
+  unknownDomainsOnly?: boolean;
+  limit?: number;
+  /** Rows to skip, for the pages after the first. */
+  offset?: number;
+}
+
 export async function listAggregateReports(
   db: Queryable,
   accountId: string,
-  filter: { domainId?: string | undefined; unknownDomainsOnly?: boolean; limit?: number } = {},
+  filter: AggregateReportFilter = {},
 ): Promise<AggregateReportSummary[]> {
   const rows = await db.query<ReportRow>(
     `SELECT * FROM aggregate_reports
@@ -88,10 +96,32 @@ export async function listAggregateReports(
         AND ($2::uuid IS NULL OR domain_id = $2)
         AND (NOT $3 OR domain_id IS NULL)
       ORDER BY period_begin DESC, id
-      LIMIT $4`,
-    [accountId, filter.domainId ?? null, filter.unknownDomainsOnly ?? false, filter.limit ?? 100],
+      LIMIT $4 OFFSET $5`,
+    [
+      accountId,
+      filter.domainId ?? null,
+      filter.unknownDomainsOnly ?? false,
+      filter.limit ?? 100,
+      filter.offset ?? 0,
+    ],
   );
   return rows.map(toSummary);
+}
+
+/** Count the reports that listAggregateReports pages through, ignoring limit and offset. */
+export async function countAggregateReports(
+  db: Queryable,
+  accountId: string,
+  filter: AggregateReportFilter = {},
+): Promise<number> {
+  const [row] = await db.query<{ total: number }>(
+    `SELECT count(*)::int AS total FROM aggregate_reports
+      WHERE account_id = $1
+        AND ($2::uuid IS NULL OR domain_id = $2)
+        AND (NOT $3 OR domain_id IS NULL)`,
+    [accountId, filter.domainId ?? null, filter.unknownDomainsOnly ?? false],
+  );
+  return row?.total ?? 0;
 }
 
 export async function getAggregateReport(

@@ -23,16 +23,24 @@ import {
   listRejectedInputs,
   RECEIVED_VIA,
 } from './rejected-input-store.ts';
+import { pageInfo } from './paging.ts';
 import {
+  countAggregateReports,
   countUnknownDomainReports,
   getAggregateReport,
   listAggregateReports,
 } from './report-store.ts';
 
+/** Rows per page of a list route when the request gives no limit. */
+const DEFAULT_PAGE_SIZE = 100;
+
 const listQuery = z.strictObject({
   domainId: z.uuid({ error: 'must be a UUID' }).optional(),
   unknownDomains: z.enum(['true', 'false']).optional(),
   limit: z.coerce.number().int().min(1).max(1000).optional(),
+});
+const reportListQuery = listQuery.extend({
+  offset: z.coerce.number().int().min(0).max(10_000_000).optional(),
 });
 const rejectedQuery = z.strictObject({
   receivedVia: z
@@ -97,13 +105,20 @@ export function reportRoutes({
     });
 
     app.get('/reports', { config: { access: 'reports.read' } }, async (request) => {
-      const query = parseInput(listQuery, request.query, 'query string');
-      const reports = await listAggregateReports(db, accountOf(request), {
+      const query = parseInput(reportListQuery, request.query, 'query string');
+      const accountId = accountOf(request);
+      const filter = {
         domainId: query.domainId,
         unknownDomainsOnly: query.unknownDomains === 'true',
-        ...(query.limit ? { limit: query.limit } : {}),
-      });
-      return { reports };
+        limit: query.limit ?? DEFAULT_PAGE_SIZE,
+        offset: query.offset ?? 0,
+      };
+      const reports = await listAggregateReports(db, accountId, filter);
+      const total = await countAggregateReports(db, accountId, filter);
+      return {
+        reports,
+        ...pageInfo(request.url, { total, limit: filter.limit, offset: filter.offset }),
+      };
     });
 
     app.get(
