@@ -1,5 +1,3 @@
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 
 import type { ExtractionBudget, LayerCounter } from './container-budget.ts';
@@ -34,6 +32,36 @@ function isZlibError(error: unknown): error is Error & { code: string } {
 }
 
 /**
+ * Writes the input to the engine in slices, waiting for it to drain after each slice it does
+ * not take at once, and ends it. Feeding stops once `stopped` returns true or the engine ends,
+ * closes or fails, so that a stream that ends before its input does leaves nothing waiting.
+ */
+async function feedSlices(
+  engine: zlib.InflateRaw | zlib.Inflate,
+  input: Buffer,
+  stopped: () => boolean,
+): Promise<void> {
+  for (let offset = 0; offset < input.length && !stopped(); offset += SLICE_BYTES) {
+    if (engine.destroyed || engine.writableEnded) return;
+    if (engine.write(input.subarray(offset, offset + SLICE_BYTES))) continue;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        engine.off('drain', done);
+        engine.off('end', done);
+        engine.off('close', done);
+        engine.off('error', done);
+        resolve();
+      };
+      engine.on('drain', done);
+      engine.on('end', done);
+      engine.on('close', done);
+      engine.on('error', done);
+    });
+  }
+  if (!engine.destroyed && !engine.writableEnded) engine.end();
+}
+
+/**
  * Inflates one deflate or zlib stream with a byte counter and yields its output as it is made.
  * The inflater only runs as fast as the output is read, so a slow reader holds at most the
  * streams' buffers. Bytes after the end of the stream are ignored, and the source stops feeding
@@ -49,14 +77,10 @@ async function* inflateCounted(
   engine.once('end', () => {
     streamEnded = true;
   });
-  function* slices(): Generator<Buffer> {
-    for (let offset = 0; offset < input.length && !streamEnded; offset += SLICE_BYTES) {
-      yield input.subarray(offset, offset + SLICE_BYTES);
-    }
-  }
-
-  const feeding = pipeline(Readable.from(slices()), engine);
-  // The output is read below; a failure of the pipeline surfaces there as the engine's error.
+  // The slices are written by hand rather than through stream.pipeline, whose AbortController
+  // and DOMException per stream were about 5 % of a CPU profile of 2,000 small gzip reports.
+  const feeding = feedSlices(engine, input, () => streamEnded);
+  // The output is read below; a failure of the engine surfaces there as its error.
   feeding.catch(() => {});
   try {
     for await (const chunk of engine as AsyncIterable<Buffer>) {
