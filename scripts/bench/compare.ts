@@ -61,7 +61,7 @@ function countRecords(stdout: string): number | null {
 }
 
 /** Marks figures as failed when dmarcdesk read another number of records than the set holds. */
-function checkCount(figures: ProcessFigures, expected: number): ProcessFigures {
+export function checkCount(figures: ProcessFigures, expected: number): ProcessFigures {
   const counted = countRecords(figures.stdout);
   if (figures.failure === null && counted !== expected) {
     figures.failure = `read ${counted} records, expected ${expected}`;
@@ -96,14 +96,12 @@ function dmartsConfig(dir: string, database: string): void {
   writeFileSync(join(dir, 'dmarcts-report-parser.conf'), `${lines.join('\n')}\n`);
 }
 
-/** Runs every tool on every set. A tool that is not installed gets a row naming its package. */
-export async function compareTools(
-  sets: CorpusSet[],
-  options: CompareOptions,
-): Promise<ComparisonRow[]> {
-  const rows: ComparisonRow[] = [];
-  // The timed process runs as plain JavaScript, as a deployment built with a bundler would,
-  // because compiling TypeScript through tsx adds about a second to every start.
+/**
+ * Bundles the timed dmarcdesk process with esbuild and returns the path of the bundle. The timed
+ * process runs as plain JavaScript, as a deployment built with a bundler would, because
+ * compiling TypeScript through tsx adds about a second to every start.
+ */
+export async function buildCli(): Promise<string> {
   // Splitting keeps the database modules, which parsing alone never loads, in chunks of their own.
   await build({
     entryPoints: { cli: CLI_SOURCE },
@@ -120,8 +118,17 @@ export async function compareTools(
   // migrate.ts reads its SQL files beside its own module, which is a chunk once built.
   const migrations = new URL('../../src/db/migrations/', import.meta.url);
   cpSync(migrations, join(BUNDLE_DIR, 'migrations'), { recursive: true });
+  return CLI_BUNDLE;
+}
+
+/** Runs every tool on every set. A tool that is not installed gets a row naming its package. */
+export async function compareTools(
+  sets: CorpusSet[],
+  options: CompareOptions,
+): Promise<ComparisonRow[]> {
+  const rows: ComparisonRow[] = [];
+  const CLI = await buildCli();
   const NODE = [process.execPath];
-  const CLI = CLI_BUNDLE;
   const tsxStart = timeProcess([process.execPath, '--import', 'tsx', CLI_SOURCE, 'noop'], {
     timeoutSeconds: 60,
   });

@@ -4,7 +4,7 @@
 //   store pglite DATA_DIR FILE...     parse and store each report through the ingest service
 //   store postgres URL FILE...
 // It prints one JSON line with what it read, so the caller can check the counts.
-import { createReadStream } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 
 import { parseAggregateStream } from '../../src/reports/aggregate-parser.ts';
@@ -13,6 +13,29 @@ import { BENCH_CONTAINER_LIMITS, BENCH_PARSE_LIMITS } from './limits.ts';
 
 const [mode, ...rest] = process.argv.slice(2);
 
+const CHUNK_BYTES = 1024 * 1024;
+
+/**
+ * Reads a file in chunks of up to 1 MiB. The reads are synchronous, because the promise-based
+ * reads of createReadStream cost the small set of 2,000 files about 0.7 s of CPU more, which is
+ * more than parsing their 40,000 records takes (GNU time, pinned to one core).
+ */
+function* readChunks(file: string): Generator<Buffer> {
+  const descriptor = openSync(file, 'r');
+  try {
+    // One byte more than the file, so that a small file is read in one call and its end seen.
+    const chunkBytes = Math.min(fstatSync(descriptor).size + 1, CHUNK_BYTES);
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(chunkBytes);
+      const length = readSync(descriptor, chunk, 0, chunkBytes, null);
+      if (length === 0) return;
+      yield chunk.subarray(0, length);
+    }
+  } finally {
+    closeSync(descriptor);
+  }
+}
+
 async function parseFiles(files: string[]): Promise<void> {
   let records = 0;
   let reports = 0;
@@ -20,14 +43,14 @@ async function parseFiles(files: string[]): Promise<void> {
     if (file.endsWith('.xml')) {
       // Plain XML is streamed from the file, as a watched folder could, instead of read whole.
       await parseAggregateStream(
-        createReadStream(file, { highWaterMark: 64 * 1024 }),
+        readChunks(file),
         { header: () => {}, records: (batch) => void (records += batch.length) },
         BENCH_PARSE_LIMITS,
       );
       reports += 1;
       continue;
     }
-    const input = await readFile(file);
+    const input = readFileSync(file);
     for await (const document of streamDocuments(input, BENCH_CONTAINER_LIMITS)) {
       await parseAggregateStream(
         document.chunks,
