@@ -15,6 +15,7 @@ import { countBillableDomains } from '../platform/domains.ts';
 import { integrationEnabled } from './account-gate.ts';
 import type { ConnectionService } from './connection.ts';
 import { recordEvent } from './history.ts';
+import { deferralOf } from './rate-budget.ts';
 import {
   LICENCE_RELEASE_QUEUE,
   TICKET_CREATE_QUEUE,
@@ -170,6 +171,10 @@ export class Reconciliation implements TicketProblemGate {
         }
         result.ticketsReleased += await this.releaseWaitingTickets(accountId, mapping.customerId);
       } catch (error) {
+        // Out of request budget: the whole run waits and starts again, which repeats nothing
+        // because every repair writes an absolute value.
+        const deferral = deferralOf(error);
+        if (deferral) throw deferral;
         result.failedCustomers += 1;
         await this.recordCustomerFailure(accountId, mapping, error);
       }
