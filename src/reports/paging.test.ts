@@ -27,7 +27,10 @@ for (const engine of DATABASE_ENGINES) {
       const found: any[] = [];
       let next: string | null = path;
       while (next !== null) {
-        const response = await api('GET', next.replace(/^\/api\/v1/, ''));
+        const response: { status: number; body: any } = await api(
+          'GET',
+          next.replace(/^\/api\/v1/, ''),
+        );
         assert.equal(response.status, 200, JSON.stringify(response.body));
         found.push(response.body);
         next = response.body.next;
