@@ -119,6 +119,15 @@ export class Reconciliation implements TicketProblemGate {
     });
   }
 
+  /**
+   * Queue a reconciliation of an account that has open problems or waiting tickets, after a
+   * change that may fix them. Without any, the change needs no check before the next run.
+   */
+  async enqueueIfProblems(accountId: string): Promise<void> {
+    if ((await customersWithProblemsOrWaitingTickets(this.db, accountId)).length === 0) return;
+    await this.enqueue(accountId);
+  }
+
   /** Install or update the schedule of the run that queues every account. */
   async schedule(intervalMinutes: number): Promise<void> {
     await this.queue.schedule(RECONCILE_QUEUE, reconcileCron(intervalMinutes), {});

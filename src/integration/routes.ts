@@ -246,7 +246,7 @@ export function integrationRoutes({
           after: mappings,
         });
         // A remapping may fix open problems; the check releases the tickets that wait for them.
-        await reconciliation.enqueue(accountId);
+        await reconciliation.enqueueIfProblems(accountId);
         return { mappings };
       },
     );
@@ -279,7 +279,7 @@ export function integrationRoutes({
           before,
           after: rule,
         });
-        await reconciliation.enqueue(accountId);
+        await reconciliation.enqueueIfProblems(accountId);
         return { rule };
       },
     );
