@@ -245,7 +245,7 @@ export function integrationRoutes({
           before,
           after: mappings,
         });
-        // A remapping may fix open problems; the check releases the tickets that wait for them.
+        // A remapping may fix open problems, and the check releases the tickets that wait for them.
         await reconciliation.enqueueIfProblems(accountId);
         return { mappings };
       },
@@ -304,7 +304,7 @@ export function integrationRoutes({
       },
     );
 
-    // Reconciliation writes to HaloPSA, so it runs as a job; its result goes to the history.
+    // Reconciliation writes to HaloPSA, so it runs as a job, and its result goes to the history.
     app.post(
       '/integrations/halopsa/reconcile',
       { config: { access: 'halopsa.access' } },
