@@ -65,6 +65,8 @@ for (const engine of DATABASE_ENGINES) {
           DMARCDESK_HALOPSA_RATE_PAUSE_SECONDS: '2',
           DMARCDESK_HALOPSA_RATE_WAIT_MS: '0',
           DMARCDESK_HALOPSA_ATTENTION_RECHECK_SECONDS: '1',
+          // A 5xx on a write queues a check after the settle time, which later syncs wait for.
+          DMARCDESK_HALOPSA_WRITE_SETTLE_SECONDS: '1',
           DMARCDESK_METRICS_TOKEN: METRICS_TOKEN,
         },
       });
@@ -148,9 +150,9 @@ for (const engine of DATABASE_ENGINES) {
       const paused = await budgetState();
       assert.ok(paused?.pausedUntil instanceof Date, 'the budget is not paused');
       // Another caller is held back by dmarcdesk without reaching HaloPSA.
-      const held = await api('GET', '/integrations/halopsa/clients');
-      assert.equal(held.body.error.details.halopsaError, 'rate_limited');
-      assert.match(held.body.error.message, /answered 429/);
+      const heldCall = await api('GET', '/integrations/halopsa/clients');
+      assert.equal(heldCall.body.error.details.halopsaError, 'rate_limited');
+      assert.match(heldCall.body.error.message, /answered 429/);
       const reached = (await emulatorRequests()).filter((entry) => entry.path === '/api/Client');
       assert.equal(reached.length, 0);
 
@@ -261,6 +263,58 @@ for (const engine of DATABASE_ENGINES) {
         30_000,
       );
       assert.equal(synced.syncedCount, 2);
+    });
+
+    test('400 is recorded, not retried', async () => {
+      // The retry of the 5xx test's job must be over, so that a retry found below is this one's.
+      await eventually(
+        async () => {
+          const unfinished = await service.app.db.query(
+            `SELECT 1 FROM pgboss.job WHERE name = $1 AND state IN ('created', 'retry', 'active')`,
+            [LICENCE_SYNC_QUEUE],
+          );
+          return unfinished.length === 0 ? true : undefined;
+        },
+        'the earlier licence sync jobs to finish',
+        30_000,
+      );
+      await control('POST', 'faults', {
+        faults: [
+          {
+            match: { method: 'POST', path: '/api/SoftwareLicence' },
+            kind: 'status',
+            status: 400,
+            body: { Message: 'The licence count is locked by a contract' },
+          },
+        ],
+      });
+      await api('POST', `/customers/${mappedCustomerId}/domains`, { name: 'third.example' });
+      const failed = await eventually(async () => {
+        const mappings = (await api('GET', '/integrations/halopsa/mappings')).body.mappings as {
+          customerId: string;
+          syncError: string | null;
+        }[];
+        const mapping = mappings.find((entry) => entry.customerId === mappedCustomerId);
+        return mapping?.syncError ? mapping : undefined;
+      }, 'the licence sync to record the 400');
+      assert.match(failed.syncError!, /locked by a contract/);
+      const history = await api(
+        'GET',
+        `/integrations/halopsa/history?customerId=${mappedCustomerId}`,
+      );
+      const event = (history.body.events as { event: string; message: string }[]).find(
+        (entry) => entry.event === 'licence.failed',
+      );
+      assert.match(event?.message ?? '', /locked by a contract/);
+      const retrying = await service.app.db.query(
+        `SELECT 1 FROM pgboss.job WHERE name = $1 AND state = 'retry'`,
+        [LICENCE_SYNC_QUEUE],
+      );
+      assert.equal(retrying.length, 0);
+      const posts = (await emulatorRequests()).filter(
+        (entry) => entry.path === '/api/SoftwareLicence' && entry.status === 400,
+      );
+      assert.equal(posts.length, 1);
     });
 
     test('metrics are Prometheus text', async () => {

@@ -243,6 +243,10 @@ export class LicenceSync {
       const deferral = deferralOf(error);
       if (deferral) throw deferral;
       await this.recordFailure(job, error);
+      // HaloPSA's message for a 400 is in sync_error and the history. The same request would
+      // fail the same way, so it is not retried. The next domain change or reconciliation runs
+      // the sync again.
+      if (error instanceof HaloPsaError && error.code === 'validation_failed') return;
       if (error instanceof HaloPsaError && AMBIGUOUS_CODES.includes(error.code)) {
         // The write may still land after this attempt gave up (HaloPSA's gateway works on a
         // request for up to about 60 s), and an older count landing last would stay wrong. A

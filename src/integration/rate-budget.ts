@@ -57,7 +57,11 @@ export function runWithCallContext<T>(
   return callContext.run(context, work);
 }
 
-/** Returns the context of the running call. A call outside any context is standard, not a job. */
+/**
+ * Returns the context of the running call. A call outside any context is standard, not a job.
+ * NOTE: so the wizard's Resync (a reload of customers and items) counts as standard, not as
+ * background like other resyncs, because a person waits for it.
+ */
 export function currentCallContext(): HaloCallContext {
   return callContext.getStore() ?? { priority: 'standard', jobKind: null, customerId: null };
 }
