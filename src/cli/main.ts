@@ -7,11 +7,12 @@ import { ConfigError, loadConfig } from '../config/config.ts';
 import { openDatabase } from '../db/database.ts';
 import { migrate } from '../db/migrate.ts';
 import { createLogger } from '../logging.ts';
-import { createAccount, listAccounts } from '../platform/accounts.ts';
+import { createAccount, getAccount, listAccounts } from '../platform/accounts.ts';
 import { SecretBox } from '../integration/secret-box.ts';
 import { resolveSecretKey } from '../integration/secret-key.ts';
 import { reencryptSecrets } from '../integration/secret-rotation.ts';
 import { ApiClient, CliError } from './api-client.ts';
+import { describeDatabaseFailure, requireUuid } from './database-errors.ts';
 
 const USAGE = `Usage: dmarcdesk <command> [options]
 
@@ -124,11 +125,9 @@ async function run(argv: string[]): Promise<void> {
       return withDatabase(async (db) => print({ accounts: await listAccounts(db) }));
     case 'token create':
       return withDatabase(async (db) => {
-        const token = await createApiToken(
-          db,
-          required(values, 'account'),
-          values.name ?? 'cli token',
-        );
+        const accountId = requireUuid(required(values, 'account'), 'account');
+        await getAccount(db, accountId);
+        const token = await createApiToken(db, accountId, values.name ?? 'cli token');
         print({
           tokenId: token.id,
           apiToken: token.token,
@@ -149,7 +148,9 @@ async function run(argv: string[]): Promise<void> {
       return withDatabase(async (db) => {
         const password = randomBytes(18).toString('base64url');
         const email = required(values, 'email');
-        const user = await createUser(db, required(values, 'account'), {
+        const accountId = requireUuid(required(values, 'account'), 'account');
+        await getAccount(db, accountId);
+        const user = await createUser(db, accountId, {
           email,
           displayName: values.name ?? email.split('@')[0]!,
           password,
@@ -218,10 +219,20 @@ async function run(argv: string[]): Promise<void> {
   }
 }
 
-run(process.argv.slice(2)).catch((error: unknown) => {
+const argv = process.argv.slice(2);
+run(argv).catch((error: unknown) => {
   if (error instanceof CliError || error instanceof ConfigError) {
     process.stderr.write(`${error.message}\n`);
     process.exit(2);
+  }
+  const command = argv
+    .filter((word) => !word.startsWith('-'))
+    .slice(0, 2)
+    .join(' ');
+  const described = describeDatabaseFailure(error, command);
+  if (described !== null) {
+    process.stderr.write(`dmarcdesk: ${described}\n`);
+    process.exit(1);
   }
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`dmarcdesk: ${message}\n`);
