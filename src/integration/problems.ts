@@ -144,16 +144,22 @@ export async function storeFindings(
   }
 
   const found = new Set(findings.map((finding) => finding.kind));
-  const resolved = before.filter(
+  const passed = before.filter(
     (problem) => checkedKinds.includes(problem.kind) && !found.has(problem.kind),
   );
-  if (resolved.length > 0) {
-    await db.query(
-      `UPDATE integration_problems SET resolved_at = now(), checked_at = now()
-        WHERE id = ANY($1::uuid[]) AND resolved_at IS NULL`,
-      [resolved.map((problem) => problem.id)],
-    );
-  }
+  // Only the problems this call resolved are returned, so that a check running at the same
+  // time does not record the same resolution again.
+  const rows =
+    passed.length === 0
+      ? []
+      : await db.query<{ id: string }>(
+          `UPDATE integration_problems SET resolved_at = now(), checked_at = now()
+            WHERE id = ANY($1::uuid[]) AND resolved_at IS NULL
+            RETURNING id`,
+          [passed.map((problem) => problem.id)],
+        );
+  const resolvedIds = new Set(rows.map((row) => row.id));
+  const resolved = passed.filter((problem) => resolvedIds.has(problem.id));
   const open = await listOpenProblems(db, accountId, customerId);
   return {
     opened: open.filter((problem) => openedIds.includes(problem.id)),
@@ -169,12 +175,14 @@ export async function resolveAllProblems(
   customerId: string,
 ): Promise<IntegrationProblem[]> {
   const open = await listOpenProblems(db, accountId, customerId);
-  await db.query(
+  const rows = await db.query<{ id: string }>(
     `UPDATE integration_problems SET resolved_at = now(), checked_at = now()
-      WHERE account_id = $1 AND customer_id = $2 AND resolved_at IS NULL`,
+      WHERE account_id = $1 AND customer_id = $2 AND resolved_at IS NULL
+      RETURNING id`,
     [accountId, customerId],
   );
-  return open;
+  const resolvedIds = new Set(rows.map((row) => row.id));
+  return open.filter((problem) => resolvedIds.has(problem.id));
 }
 
 /** Resolve one problem by id. Returns false when it was not open. */
