@@ -229,5 +229,43 @@ for (const engine of DATABASE_ENGINES) {
       );
       assert.equal(await count('aggregate_records'), 20);
     });
+
+    it('warns of each skipped zip member', async () => {
+      const report = syntheticReport({ records: 3, reportId: 'zip-skipped' });
+      const result = await ingest.receive(
+        accountId,
+        buildZip([
+          { name: 'README.txt', data: Buffer.from('Reports for the week.\n') },
+          { name: 'report.xml', data: report },
+          { name: 'logo.png', data: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 0]) },
+        ]),
+        SOURCE,
+      );
+      const expected = [
+        'Skipped zip member "README.txt" contains plain text starting with "Reports for the week. ": it is not a report.',
+        'Skipped zip member "logo.png" contains a PNG image: it is not a report.',
+      ];
+      const [row] = await db.query<{ warnings: string[] }>(
+        'SELECT warnings FROM aggregate_reports WHERE report_id = $1',
+        ['zip-skipped'],
+      );
+
+      assert.equal(result.stored, 1);
+      assert.deepEqual(result.warnings, expected);
+      assert.deepEqual(row?.warnings.slice(-2), expected);
+    });
+
+    it('gives no warnings without skipped members', async () => {
+      const result = await ingest.receive(
+        accountId,
+        buildZip([
+          { name: 'only.xml', data: syntheticReport({ records: 2, reportId: 'zip-only' }) },
+        ]),
+        SOURCE,
+      );
+
+      assert.equal(result.stored, 1);
+      assert.equal(result.warnings, undefined);
+    });
   });
 }

@@ -25,6 +25,11 @@ export function formatBytes(bytes: number): string {
 export class ExtractionBudget {
   expandedBytes = 0;
   files = 0;
+  /**
+   * One sentence per zip member skipped because it carries no report, in the order found, for
+   * the warnings of an input whose other members are stored.
+   */
+  readonly skippedZipMembers: string[] = [];
 
   constructor(readonly limits: ContainerLimits) {}
 

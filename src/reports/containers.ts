@@ -92,7 +92,8 @@ const DETECT_BYTES = 16 * 1024 + 1;
  * gzip, zlib or a zip member is decompressed as it is read, so a large report is never held
  * inflated in memory; a container inside another container is read whole before it is opened.
  * Decompression is counted, so bombs are stopped while they expand. Inside an archive or a mail,
- * members of unknown content are skipped, unless no document is left.
+ * members of unknown content are skipped, unless no document is left. When the generator
+ * finishes or is stopped, one warning per skipped zip member is added to `skippedZipMembers`.
  *
  * A ReportInputError is thrown by the generator for what is wrong before a document starts, and
  * by a document's chunks for damage found while it is decompressed (a bad CRC-32, a truncated
@@ -101,6 +102,7 @@ const DETECT_BYTES = 16 * 1024 + 1;
 export async function* streamDocuments(
   input: Buffer,
   limits: Partial<ContainerLimits> = {},
+  skippedZipMembers?: string[],
 ): AsyncGenerator<StreamedDocument> {
   const resolved: ContainerLimits = { ...DEFAULT_CONTAINER_LIMITS, ...limits };
   if (input.length === 0) {
@@ -115,7 +117,11 @@ export async function* streamDocuments(
   }
   const budget = new ExtractionBudget(resolved);
   const root: Item = { name: 'upload', label: 'the upload', layers: [], bytes: input };
-  yield* unwrap(root, budget, 0);
+  try {
+    yield* unwrap(root, budget, 0);
+  } finally {
+    skippedZipMembers?.push(...budget.skippedZipMembers);
+  }
 }
 
 /**
@@ -326,6 +332,9 @@ async function* unwrapMembers(
   let members = 0;
   const skipped: string[] = [];
   let skippedTlsReports = 0;
+  // Entries added here are dropped again when this container turns out to carry no report,
+  // because the container that contains it then lists it as one skipped member.
+  const warningsBefore = budget.skippedZipMembers.length;
   for await (const child of children) {
     members += 1;
     try {
@@ -337,11 +346,16 @@ async function* unwrapMembers(
       if (!(error instanceof NoReportError)) throw error;
       const inner = error.layers.slice(child.layers.length);
       const wrapping = inner.length > 0 ? ` inside ${inner.join(' > ')}` : '';
-      skipped.push(`${child.label} contains ${error.contentDescription}${wrapping}`);
+      const description = `${child.label} contains ${error.contentDescription}${wrapping}`;
+      skipped.push(description);
+      if (kindName === 'zip archive') {
+        budget.skippedZipMembers.push(`Skipped ${description}: it is not a report.`);
+      }
       if (error.contentDescription === SMTP_TLS_REPORT_DESCRIPTION) skippedTlsReports += 1;
     }
   }
   if (documents > 0) return;
+  budget.skippedZipMembers.length = warningsBefore;
 
   if (members === 0) {
     const code = kindName === 'zip archive' ? 'empty' : 'unsupported_format';

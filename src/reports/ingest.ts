@@ -74,6 +74,8 @@ export interface IngestResult {
   rejected: number;
   /** Set when the input as a whole was rejected, before any report in it was read. */
   inputRejection?: { code: string; reason: string; rejectedInputId: string };
+  /** One sentence per zip member that was skipped because it carries no report. */
+  warnings?: string[];
 }
 
 /** The origin of an input, stored with it when it is rejected. */
@@ -201,10 +203,11 @@ export class ReportIngestService {
     }
 
     const outcomes: DocumentOutcome[] = [];
+    const skippedZipMembers: string[] = [];
     let current: StreamedDocument | null = null;
     try {
       let index = 0;
-      for await (const document of streamDocuments(input, limits)) {
+      for await (const document of streamDocuments(input, limits, skippedZipMembers)) {
         current = document;
         const reread = () => rereadDocument(input, limits, index);
         outcomes.push(await this.storeAggregate(accountId, document, source, reread));
@@ -225,7 +228,36 @@ export class ReportIngestService {
         rejectedInputId,
       });
     }
+    if (skippedZipMembers.length > 0) {
+      await this.addSkippedMemberWarnings(accountId, outcomes, skippedZipMembers);
+      return { ...summarise(outcomes), warnings: skippedZipMembers };
+    }
     return summarise(outcomes);
+  }
+
+  /**
+   * Add the warnings about skipped zip members to every report stored from the input, and log
+   * them, since a skipped member may be a report in a format dmarcdesk does not read.
+   */
+  private async addSkippedMemberWarnings(
+    accountId: string,
+    outcomes: DocumentOutcome[],
+    warnings: string[],
+  ): Promise<void> {
+    const storedIds = outcomes.flatMap((outcome) =>
+      outcome.kind === 'aggregate' && outcome.status === 'stored' ? [outcome.reportId] : [],
+    );
+    if (storedIds.length > 0) {
+      await this.db.query(
+        `UPDATE aggregate_reports SET warnings = warnings || $2::jsonb
+          WHERE account_id = $1 AND id = ANY($3::uuid[])`,
+        [accountId, JSON.stringify(warnings), storedIds],
+      );
+    }
+    this.logger.warn(
+      { accountId, reportIds: storedIds, skipped: warnings.length },
+      'skipped zip members that carry no report',
+    );
   }
 
   private async storeFailure(
