@@ -140,7 +140,7 @@ describe('fast scanner', () => {
 
   it('matches saxes on a carried text longer than the scanner keeps', () => {
     const text = syntheticReport({ records: 2, reportId: 'long' }).toString('utf8');
-    const at = text.indexOf('<comment>') >= 0 ? text.indexOf('</org_name>') : text.length;
+    const at = text.indexOf('</org_name>');
     const long = Buffer.from(`${text.slice(0, at)}${'y'.repeat(70_000)}${text.slice(at)}`);
     assertSameOutcome(long, 'org_name of 70,000 characters', 4096);
     const spaces = Buffer.from(text.replace('<record>', `${' '.repeat(200_000)}<record>`));
@@ -155,6 +155,44 @@ describe('fast scanner', () => {
       result.message,
       /^The XML is not well-formed at line 6, column \d+: unexpected close tag/,
     );
+  });
+
+  it('decodes UTF-8 split across ASCII slices', () => {
+    const name = 'Z\u00fcrich \u2713 \u{1f600}';
+    const text = syntheticReport({ records: 1, reportId: 'utf8' }).toString('utf8');
+    // The comment puts the name past the first 512 bytes, which are decoded in one piece.
+    const padded = text.replace('<feedback>', `<!-- ${'x'.repeat(600)} -->\n<feedback>`);
+    const bytes = Buffer.from(padded.replace('Synthetic Reporter', name));
+    for (let sliceBytes = 1; sliceBytes <= 40; sliceBytes += 1) {
+      const result = JSON.parse(outcome(bytes, true, sliceBytes)) as {
+        summary: { reporter: { orgName: string }; warnings: string[] };
+      };
+      assert.equal(result.summary.reporter.orgName, name, `slices of ${sliceBytes} bytes`);
+      assert.deepEqual(result.summary.warnings, [], `slices of ${sliceBytes} bytes`);
+    }
+  });
+
+  it('replaces a cut UTF-8 sequence before ASCII', () => {
+    const text = syntheticReport({ records: 1, reportId: 'cut-utf8' }).toString('utf8');
+    const padded = text.replace('<feedback>', `<!-- ${'x'.repeat(600)} -->\n<feedback>`);
+    const [before, after] = padded.split('Synthetic Reporter') as [string, string];
+    // A lead byte of a two-byte sequence followed by ASCII, which UTF-8 does not allow.
+    const bytes = Buffer.concat([
+      Buffer.from(`${before}a`),
+      Buffer.from([0xc3]),
+      Buffer.from(`bc${after}`),
+    ]);
+    for (let sliceBytes = 1; sliceBytes <= 40; sliceBytes += 1) {
+      const result = JSON.parse(outcome(bytes, true, sliceBytes)) as {
+        summary: { reporter: { orgName: string }; warnings: string[] };
+      };
+      assert.equal(result.summary.reporter.orgName, 'a\ufffdbc', `slices of ${sliceBytes} bytes`);
+      assert.deepEqual(
+        result.summary.warnings,
+        ['The document is not valid UTF-8; each invalid byte was replaced with U+FFFD.'],
+        `slices of ${sliceBytes} bytes`,
+      );
+    }
   });
 
   it('matches saxes on XML 1.1 and a stray wrapper', () => {

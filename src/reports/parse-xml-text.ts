@@ -1,4 +1,4 @@
-import { isUtf8 } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 
 import { quoteForMessage, ReportInputError } from './report-input-error.ts';
 
@@ -138,7 +138,12 @@ export class XmlTextDecoder {
   }
 
   private decode(bytes: Buffer): string {
-    if (this.label === 'utf-8' && !this.utf8Invalid) this.checkUtf8(bytes);
+    if (this.label === 'utf-8' && !this.utf8Invalid) {
+      // ASCII decodes to the same text as Latin-1, which Node.js 20 decodes about twice as
+      // fast. It is taken only when no sequence is open, so the TextDecoder keeps no bytes.
+      if (this.utf8Carry === null && isAscii(bytes)) return this.strip(bytes.toString('latin1'));
+      this.checkUtf8(bytes);
+    }
     const text = (this.decoder as TextDecoder).decode(bytes, { stream: true });
     return this.strip(text);
   }
