@@ -81,8 +81,8 @@ try {
   const cli = await buildCli();
   const node = process.execPath;
   const lines: string[] = [
-    '| set | tool | runs wall s | median wall s | x xmllint |',
-    '| --- | --- | --- | --- | --- |',
+    '| set | tool | runs wall s | median wall s | x xmllint | median CPU s | x xmllint | peak RSS MiB |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const set of sets) {
     const records = set.reports * set.recordsPerReport;
@@ -103,23 +103,32 @@ try {
         expected: records,
       },
     ];
-    const walls = new Map<string, number[]>(rows.map((row) => [row.tool, []]));
+    const runs = new Map<string, ProcessFigures[]>(rows.map((row) => [row.tool, []]));
     // The rows take turns, so that a slow spell of the shared machine affects all of them.
     for (let run = 0; run < repeat; run += 1) {
       for (const row of rows) {
         let figures = timeProcess(row.command, { timeoutSeconds: 300 });
         if (row.expected !== null) figures = checkCount(figures, row.expected);
         process.stderr.write(`${set.name}, ${row.tool}, run ${run + 1}: ${describe(figures)}\n`);
-        walls.get(row.tool)?.push(figures.failure === null ? figures.wallSeconds : Number.NaN);
+        runs.get(row.tool)?.push(figures);
       }
     }
-    const floor = median(walls.get('xmllint --stream') ?? []);
+    // A failed run counts as NaN, so that its row shows NaN instead of a figure.
+    const wallsOf = (tool: string) =>
+      (runs.get(tool) ?? []).map((run) => (run.failure === null ? run.wallSeconds : Number.NaN));
+    const cpusOf = (tool: string) =>
+      (runs.get(tool) ?? []).map((run) => (run.failure === null ? run.cpuSeconds : Number.NaN));
+    const floorWall = median(wallsOf('xmllint --stream'));
+    const floorCpu = median(cpusOf('xmllint --stream'));
     for (const row of rows) {
-      const runs = walls.get(row.tool) ?? [];
-      const middle = median(runs);
+      const walls = wallsOf(row.tool);
+      const wall = median(walls);
+      const cpu = median(cpusOf(row.tool));
+      const rss = Math.max(...(runs.get(row.tool) ?? []).map((run) => run.maxRssMiB));
       lines.push(
-        `| ${set.name} | ${row.tool} | ${runs.map((wall) => wall.toFixed(2)).join(', ')} | ` +
-          `${middle.toFixed(2)} | ${(middle / floor).toFixed(2)} |`,
+        `| ${set.name} | ${row.tool} | ${walls.map((value) => value.toFixed(2)).join(', ')} | ` +
+          `${wall.toFixed(2)} | ${(wall / floorWall).toFixed(2)} | ${cpu.toFixed(2)} | ` +
+          `${(cpu / floorCpu).toFixed(2)} | ${rss.toFixed(0)} |`,
       );
     }
   }
