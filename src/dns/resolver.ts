@@ -134,7 +134,12 @@ export class DnsResolver implements DnsLookups {
     return this.#resolver.getServers();
   }
 
-  /** Look up TXT records. Each record is its list of strings, split as published. */
+  /**
+   * Look up TXT records. Each record is its list of strings, split as published.
+   * NOTE: node:dns (Node 20) returns no TTL for TXT, so DMARC, SPF and DKIM observations have
+   * none. The checks do not need it, because a TTL-only change is no change. Reporting how
+   * long a changed record may stay cached would need a DNS client that reads the raw answer.
+   */
   lookupTxt(name: string): Promise<LookupOutcome<string[]>> {
     return this.#follow(name, 'TXT', async (target) => ({
       records: await this.#resolver.resolveTxt(target),
