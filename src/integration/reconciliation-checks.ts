@@ -50,6 +50,8 @@ export async function findMappingProblems(
   const client = halo.clients.get(mapping.haloClientId);
   const customer = `"${mapping.customerName}"`;
   if (!client) {
+    // NOTE: HaloPSA's API has no public trace of a merge, so it is inferred from the licence.
+    // A customer merged before its licence was created is reported as missing instead.
     const licence = mapping.licenceId !== null ? halo.licences.get(mapping.licenceId) : undefined;
     const mergedInto =
       licence && licence.client_id !== mapping.haloClientId
