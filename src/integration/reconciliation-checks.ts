@@ -50,7 +50,7 @@ export async function findMappingProblems(
   const client = halo.clients.get(mapping.haloClientId);
   const customer = `"${mapping.customerName}"`;
   if (!client) {
-    // NOTE: HaloPSA's API has no public trace of a merge, so it is inferred from the licence.
+    // NOTE: no HaloPSA field that records a merge is known, so it is inferred from the licence.
     // A customer merged before its licence was created is reported as missing instead.
     const licence = mapping.licenceId !== null ? halo.licences.get(mapping.licenceId) : undefined;
     const mergedInto =
