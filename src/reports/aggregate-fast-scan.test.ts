@@ -195,6 +195,27 @@ describe('fast scanner', () => {
     }
   });
 
+  it('matches saxes at the edges of its search windows', () => {
+    const text = syntheticReport({ records: 40, reportId: 'windows' }).toString('utf8');
+    // The scanner starts after the root's start tag and searches 4,096 characters at a time.
+    const scanStart = text.indexOf('<feedback>') + '<feedback>'.length;
+    for (const edge of [4096, 8192]) {
+      for (let at = scanStart + edge - 6; at <= scanStart + edge + 6; at += 1) {
+        for (const insert of [']]>', '&amp;', '\u0001', ' a="1"']) {
+          const bytes = Buffer.from(text.slice(0, at) + insert + text.slice(at));
+          assertSameOutcome(bytes, `${JSON.stringify(insert)} at offset ${at}`);
+        }
+      }
+    }
+  });
+
+  it('matches saxes when every record hands over', () => {
+    const text = syntheticReport({ records: 300, reportId: 'every' }).toString('utf8');
+    const bytes = Buffer.from(text.replaceAll('<record>', '<record a="1">'));
+    assertSameOutcome(bytes, 'an attribute on every record');
+    assertSameOutcome(bytes, 'an attribute on every record', 1000);
+  });
+
   it('matches saxes on XML 1.1 and a stray wrapper', () => {
     const text = syntheticReport({ records: 2, reportId: 'version' }).toString('utf8');
     assertSameOutcome(Buffer.from(text.replace('version="1.0"', 'version="1.1"')), 'XML 1.1');

@@ -15,12 +15,29 @@ export interface FastScanEvents {
  */
 const HANDED_OVER = /[&\r\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]/g;
 const CDATA_END = ']]>';
+/** Characters searched for HANDED_OVER at once; see scan. */
+const SEARCH_WINDOW_CHARS = 4096;
 /**
  * ASCII characters that may start an XML name, and those that may continue one, by code. A name
  * with any other character, as no DMARC report element has, goes to saxes.
  */
 const NAME_START = asciiTable(/[A-Za-z_:]/);
 const NAME_PART = asciiTable(/[\w.:-]/);
+
+/**
+ * Returns the offset of the first character in [from, to) of `text` that saxes must read, or
+ * `to` when there is none. A "]]>" that starts up to two characters before `from` counts too,
+ * so that one cut by the edge of the window before is found.
+ */
+function firstSpecial(text: string, from: number, to: number): number {
+  const window = text.slice(from, to);
+  HANDED_OVER.lastIndex = 0;
+  const special = HANDED_OVER.exec(window);
+  const end = special === null ? to : from + special.index;
+  const reach = Math.max(from - 2, 0);
+  const cdataEnd = text.slice(reach, end).indexOf(CDATA_END);
+  return cdataEnd < 0 ? end : reach + cdataEnd;
+}
 
 function asciiTable(pattern: RegExp): Uint8Array {
   const table = new Uint8Array(128);
@@ -29,7 +46,10 @@ function asciiTable(pattern: RegExp): Uint8Array {
   }
   return table;
 }
-/** Text carried to the next chunk beyond this length goes to saxes, so carrying stays linear. */
+/**
+ * Maximum length of a construct the scanner keeps searching, or carries to the next chunk; a
+ * longer one goes to saxes, so that rescanning it stays bounded.
+ */
 const MAX_CARRY_CHARS = 64 * 1024;
 const GREATER_THAN = 0x3e;
 const SLASH = 0x2f;
@@ -90,13 +110,40 @@ export class FastElementScanner {
     const buffer = this.carry === '' ? input : this.carry + input;
     this.carry = '';
     this.buffer = buffer;
-    HANDED_OVER.lastIndex = 0;
-    const special = HANDED_OVER.exec(buffer)?.index ?? buffer.length;
-    const cdataEnd = buffer.indexOf(CDATA_END);
-    const limit = cdataEnd >= 0 && cdataEnd < special ? cdataEnd : special;
+    let position = 0;
+    // The text is searched for characters saxes must read one window at a time. A search of
+    // the whole text would be wasted on a scan that hands over early, so a document that hands
+    // over at every record would take time quadratic in the length of its chunks.
+    let windowEnd = 0;
+    for (;;) {
+      const windowStart = windowEnd;
+      windowEnd = Math.min(windowStart + SEARCH_WINDOW_CHARS, buffer.length);
+      const limit = firstSpecial(buffer, windowStart, windowEnd);
+      const stop = this.scanTo(buffer, position, limit);
+      if (stop < 0) return this.handOver(-1 - stop);
+      position = stop;
+      // A construct that reaches `limit` either contains a character saxes must read, or is
+      // cut by the window or by the end of the text, when it is scanned again with more text.
+      if (limit < windowEnd) return this.handOver(position);
+      if (windowEnd - position > MAX_CARRY_CHARS) return this.handOver(position);
+      if (windowEnd === buffer.length) break;
+    }
+    this.advance(position);
+    this.carry = buffer.slice(position);
+    this.buffer = '';
+    this.offset = 0;
+    return null;
+  }
+
+  /**
+   * Scans the complete constructs from `start` that end before `limit`. Returns the offset of
+   * the first construct that does not end before it. A construct that saxes must read is
+   * returned as -1 - its offset instead.
+   */
+  private scanTo(buffer: string, start: number, limit: number): number {
     const events = this.events;
     const names = this.openNames;
-    let position = 0;
+    let position = start;
 
     while (position < limit) {
       this.offset = position;
@@ -113,12 +160,12 @@ export class FastElementScanner {
       if (buffer.charCodeAt(open + 1) === SLASH) {
         // Only the name of the innermost open element may follow, then ">". The end tag of
         // the outermost element is left to saxes.
-        if (names.length <= 1) return this.handOver(position);
+        if (names.length <= 1) return -1 - position;
         const name = names[names.length - 1] as string;
         const close = open + 2 + name.length;
         if (close >= limit) break;
         if (buffer.charCodeAt(close) !== GREATER_THAN || !buffer.startsWith(name, open + 2)) {
-          return this.handOver(position);
+          return -1 - position;
         }
         names.pop();
         events.closeTag();
@@ -131,7 +178,7 @@ export class FastElementScanner {
       let nameEnd = open + 1;
       if (nameEnd >= limit) break;
       const first = buffer.charCodeAt(nameEnd);
-      if (first >= 128 || NAME_START[first] === 0) return this.handOver(position);
+      if (first >= 128 || NAME_START[first] === 0) return -1 - position;
       nameEnd += 1;
       while (nameEnd < limit) {
         const code = buffer.charCodeAt(nameEnd);
@@ -141,7 +188,7 @@ export class FastElementScanner {
       const empty = buffer.charCodeAt(nameEnd) === SLASH;
       const close = empty ? nameEnd + 1 : nameEnd;
       if (close >= limit) break;
-      if (buffer.charCodeAt(close) !== GREATER_THAN) return this.handOver(position);
+      if (buffer.charCodeAt(close) !== GREATER_THAN) return -1 - position;
       const name = buffer.slice(open + 1, nameEnd);
       // A tag's characters were checked above, so its position is advanced before the event,
       // as saxes reports an element once its ">" is read.
@@ -151,16 +198,7 @@ export class FastElementScanner {
       else names.push(name);
       position = close + 1;
     }
-
-    // A construct that reaches `limit` either contains a character saxes must read, or is cut
-    // by the end of the text and is carried to the next call.
-    if (limit < buffer.length) return this.handOver(position);
-    if (buffer.length - position > MAX_CARRY_CHARS) return this.handOver(position);
-    this.advance(position);
-    this.carry = buffer.slice(position);
-    this.buffer = '';
-    this.offset = 0;
-    return null;
+    return position;
   }
 
   /** Returns the text that is still held, for saxes at the end of the document. */
