@@ -88,7 +88,9 @@ export class AggregateReportParser {
   /**
    * With `repair`, the text is held to the end and each "<" or "&" that begins no markup is
    * escaped before it is parsed (see escapeStrayMarkup), so use it only on a document known to
-   * be small. `repair.reason` is the strict parse's error, named in the warning.
+   * be small. `repair.reason` is the strict parse's error, named in the warning. With
+   * `fastScan: false`, saxes reads the whole document, as the tests that compare the two paths
+   * need; the result is the same either way.
    */
   constructor(
     private readonly onRecord: (record: AggregateRecord) => void,
