@@ -294,6 +294,13 @@ for (const engine of DATABASE_ENGINES) {
         assert.equal(connection.noteOutcome.status, 'unverified');
       } finally {
         await emulatorControl(context.emulator, '/config', { forbiddenOutcomeIds: [] });
+        // Jobs wait while the connection needs attention, and a successful check ends that.
+        const reconnected = await context.api('PUT', '/integrations/halopsa/connection', {
+          url: context.emulator.url,
+          clientId: 'dmarcdesk-demo',
+          clientSecret: 'demo-secret-change-me',
+        });
+        assert.equal(reconnected.status, 200, JSON.stringify(reconnected.body));
       }
     });
 
