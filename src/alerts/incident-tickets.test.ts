@@ -275,7 +275,7 @@ for (const engine of DATABASE_ENGINES) {
         assert.match(refused.body.error.message, /outcome 7/);
         assert.match(refused.body.error.message, /You do not have access to this Action/);
 
-        // A note that fails the same way marks the connection as needing attention.
+        // A note that fails the same way is reported in the summary; tickets still go out.
         await domainsWithTickets(context, ['forbidden.example']);
         await uploadDay(context, 'forbidden.example', 1, 5);
         await eventually(
@@ -290,17 +290,30 @@ for (const engine of DATABASE_ENGINES) {
         }, 'the firing whose note failed');
         assert.match(failed.ticketError, /outcome 7/);
         const { connection } = (await context.api('GET', '/integrations/halopsa/connection')).body;
-        assert.equal(connection.status, 'needs_attention');
-        assert.equal(connection.noteOutcome.status, 'unverified');
+        assert.equal(connection.status, 'healthy');
+        assert.equal(connection.noteOutcome.status, 'forbidden');
+        const summary = (await context.api('GET', '/integrations/halopsa')).body;
+        assert.match(summary.attention, /outcome 7/);
+
+        // Tickets of other incidents are not held back by the rejected outcome.
+        await domainsWithTickets(context, ['after-forbidden.example']);
+        await uploadDay(context, 'after-forbidden.example', 1, 5);
+        await eventually(
+          async () =>
+            (await ticketsOf(context, 'after-forbidden.example')).length === 1 ? true : undefined,
+          'the ticket of after-forbidden.example',
+        );
       } finally {
         await emulatorControl(context.emulator, '/config', { forbiddenOutcomeIds: [] });
-        // Jobs wait while the connection needs attention, and a successful check ends that.
+        // A successful check clears the rejected outcome from the summary.
         const reconnected = await context.api('PUT', '/integrations/halopsa/connection', {
           url: context.emulator.url,
           clientId: 'dmarcdesk-demo',
           clientSecret: 'demo-secret-change-me',
         });
         assert.equal(reconnected.status, 200, JSON.stringify(reconnected.body));
+        const summary = (await context.api('GET', '/integrations/halopsa')).body;
+        assert.equal(summary.attention, null);
       }
     });
 

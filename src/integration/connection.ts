@@ -21,6 +21,12 @@ import { checkInstanceUrl } from './url-policy.ts';
 import type { HaloOutcome } from '../halopsa/records.ts';
 
 /** The stored connection as the API shows it: never the secret. */
+/**
+ * What is known of the outcome that notes use: a note was added with it, nothing proves it yet,
+ * or HaloPSA rejected a note with it (notes fail until it is fixed; tickets still go out).
+ */
+export type NoteOutcomeStatus = 'verified' | 'unverified' | 'forbidden';
+
 export interface ConnectionView {
   url: string;
   clientId: string;
@@ -30,7 +36,7 @@ export interface ConnectionView {
   lastCheckedAt: Date;
   hasClientSecret: true;
   /** The action outcome of ticket notes, and whether the last check could add a note with it. */
-  noteOutcome: { id: number; status: 'verified' | 'unverified'; detail: string | null };
+  noteOutcome: { id: number; status: NoteOutcomeStatus; detail: string | null };
 }
 
 interface ConnectionRow {
@@ -44,7 +50,7 @@ interface ConnectionRow {
   last_checked_at: Date;
   updated_at: Date;
   note_outcome_id: number | null;
-  note_outcome_status: 'verified' | 'unverified';
+  note_outcome_status: NoteOutcomeStatus;
   note_outcome_detail: string | null;
 }
 
@@ -234,7 +240,7 @@ export class ConnectionService {
   async recordNoteOutcome(
     accountId: string,
     outcomeId: number,
-    status: 'verified' | 'unverified',
+    status: NoteOutcomeStatus,
     detail: string,
   ): Promise<void> {
     await this.options.db.query(
@@ -478,7 +484,7 @@ export function instanceKeyOf(baseUrl: string): string {
 }
 
 interface NoteOutcomeCheck {
-  status: 'verified' | 'unverified';
+  status: NoteOutcomeStatus;
   detail: string | null;
 }
 

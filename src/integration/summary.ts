@@ -57,6 +57,11 @@ export async function buildSummary(
     },
     alerts: { enabledKinds, perCustomer },
     problems,
-    attention: connection?.status === 'needs_attention' ? connection.statusDetail : null,
+    attention:
+      connection?.status === 'needs_attention'
+        ? connection.statusDetail
+        : connection?.noteOutcome.status === 'forbidden'
+          ? connection.noteOutcome.detail
+          : null,
   };
 }

@@ -574,11 +574,12 @@ export class TicketDispatch {
       });
     }
     if (forbidden) {
-      await this.connections.setStatus(incident.accountId, 'needs_attention', message);
+      // Only notes need this outcome, so the connection stays usable for tickets and licences;
+      // the summary shows the message until a connection check or a later note succeeds.
       await this.connections.recordNoteOutcome(
         incident.accountId,
         note.outcomeId,
-        'unverified',
+        'forbidden',
         message,
       );
     } else if (error instanceof HaloPsaError && CONNECTION_CODES.includes(error.code)) {
