@@ -185,6 +185,25 @@ for (const engine of DATABASE_ENGINES) {
       assert.ok(Number(rejected.size_bytes) > 0);
     });
 
+    it('rejects a value the database cannot store', async () => {
+      // A count above 2^31 - 1 parses, but the message count column is a 32-bit integer.
+      const xml = syntheticReport({ records: 3, reportId: 'huge-count' })
+        .toString()
+        .replace(/<count>\d+<\/count>/, '<count>3000000000</count>');
+      const result = await ingest.receive(accountId, Buffer.from(xml), SOURCE);
+      const outcome = result.documents[0];
+      assert.equal(result.rejected, 1);
+      assert.ok(outcome?.status === 'rejected');
+      assert.equal(outcome.code, 'invalid_report');
+      assert.match(outcome.reason, /cannot be stored \(database error 22003/);
+      assert.equal(await count('aggregate_reports'), 0);
+      const [rejected] = await db.query<{ id: string }>(
+        'SELECT id FROM rejected_inputs WHERE id = $1',
+        [outcome.rejectedInputId],
+      );
+      assert.ok(rejected);
+    });
+
     it('stores a small report with a bare ampersand', async () => {
       const xml = syntheticReport({ records: 30, reportId: 'amp', orgName: 'AT&T Mail' });
       const result = await ingest.receive(accountId, gzipSync(xml), SOURCE);

@@ -851,6 +851,74 @@ describe('parseAggregateReport: leniency', () => {
   });
 });
 
+describe('parseAggregateReport: dates, domains and counts out of range', () => {
+  const withRange = (begin: string, end: string) =>
+    buildReport({
+      metadata: DEFAULT_METADATA.replace(
+        '<begin>1727740800</begin><end>1727827199</end>',
+        `<begin>${begin}</begin><end>${end}</end>`,
+      ),
+    });
+
+  it('reads a date range in milliseconds', () => {
+    const report = parse(withRange('1727740800000', '1727827199000'));
+    assert.equal(report.period.begin.toISOString(), '2024-10-01T00:00:00.000Z');
+    assert.equal(report.period.end.toISOString(), '2024-10-01T23:59:59.000Z');
+    assertWarning(report, /^The date_range begin "1727740800000" is in milliseconds, not seconds/);
+    assertWarning(report, /^The date_range end "1727827199000" is in milliseconds, not seconds/);
+  });
+
+  it('reads one bound in milliseconds', () => {
+    const report = parse(withRange('1727740800000', '1727827199'));
+    assert.equal(report.period.begin.toISOString(), '2024-10-01T00:00:00.000Z');
+    assert.equal(report.period.end.toISOString(), '2024-10-01T23:59:59.000Z');
+    assert.equal(report.warnings.length, 1, JSON.stringify(report.warnings));
+  });
+
+  it('rejects a date after 2100', () => {
+    assertRejects(
+      withRange('1727740800', '253402300799'),
+      'invalid_report',
+      /outside 1970 to 2100/,
+    );
+  });
+
+  it('rejects a date far in the future', () => {
+    assertRejects(withRange('1727740800', '99999999999999999'), 'invalid_report', /date_range end/);
+  });
+
+  it('rejects a date before 1970', () => {
+    assertRejects(withRange('-86400', '1727827199'), 'invalid_report', /date_range begin "-86400"/);
+  });
+
+  it('drops the trailing dot of domains', () => {
+    const report = parse(
+      buildReport({
+        policy: DEFAULT_POLICY.replace(
+          '<domain>Example.COM</domain>',
+          '<domain>STALW.ART.</domain>',
+        ),
+        records: record(
+          DEFAULT_ROW,
+          '<identifiers><header_from>Stalw.Art.</header_from></identifiers>',
+        ),
+      }),
+    );
+    assert.equal(report.policy.domain, 'stalw.art');
+    assert.equal(report.records[0]?.headerFrom, 'stalw.art');
+  });
+
+  it('skips a count too large to store', () => {
+    const row = DEFAULT_ROW.replace('<count>2</count>', '<count>100000000000000000000</count>');
+    const report = parse(buildReport({ records: `${record(row)}\n${DEFAULT_RECORD}` }));
+    assert.equal(report.records.length, 1);
+    assertWarning(
+      report,
+      /^Record 1: count "100000000000000000000" is larger than 9007199254740991/,
+    );
+  });
+});
+
 describe('parseAggregateReport: hostile and broken input', () => {
   it('rejects billion laughs before expanding', () => {
     const entities = Array.from(

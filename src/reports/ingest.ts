@@ -341,7 +341,8 @@ export class ReportIngestService {
         const reportId = outcome.report.id;
         return { kind: 'aggregate', name, layers, status: 'stored', reportId, domain, monitored };
       });
-    } catch (error) {
+    } catch (thrown) {
+      const error = thrown === reading.sourceError ? thrown : asValueRejection(thrown);
       if (error === reading.sourceError || !(error instanceof ReportInputError)) throw error;
       const repaired =
         error.code === 'not_well_formed' && reading.bytesRead <= MAX_REPAIR_BYTES
@@ -556,4 +557,21 @@ async function findMonitoredDomain(
     [accountId, parents],
   );
   return row?.id ?? null;
+}
+
+/**
+ * Turn a database "data exception" (SQLSTATE class 22, such as a date or number out of range)
+ * raised while storing a report into a rejection of that report. Such a value fails the same way
+ * on every try, so a sender that SMTP's 451 asks to retry would retry it for ever.
+ */
+function asValueRejection(error: unknown): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !code.startsWith('22')) return error;
+  const detail = error instanceof Error ? error.message : String(error);
+  return new ReportInputError(
+    'invalid_report',
+    `A value of the report cannot be stored (database error ${code}: ${detail}); the file ` +
+      'was not stored. Check the report for a date, count or text that is out of range.',
+    { cause: error },
+  );
 }

@@ -22,6 +22,8 @@ export interface RawReport {
 const SECONDS_PER_DAY = 86_400;
 /** 2000-01-01T00:00:00Z; DMARC dates from 2012, so an earlier begin means a broken clock. */
 const EARLIEST_PLAUSIBLE_SECONDS = 946_684_800;
+/** 2100-01-01T00:00:00Z; a report covers a day that has passed, so a later date is broken. */
+const LATEST_PLAUSIBLE_SECONDS = 4_102_444_800;
 const POLICIES = new Set(['none', 'quarantine', 'reject']);
 const ALIGNMENTS = new Set(['r', 's']);
 const TESTING_VALUES = new Set(['y', 'n']);
@@ -135,8 +137,27 @@ function readEpochSeconds(fields: ReportFields, name: 'begin' | 'end'): number {
       `The date_range ${name} ${quoteForMessage(value)} has a fraction, which was dropped.`,
     );
   }
-  if (Number.isNaN(new Date(seconds * 1000).getTime())) {
-    throw invalid(`The report's date_range ${name} ${quoteForMessage(value)} is out of range.`);
+  // Some generators write milliseconds. A value that is far in the future as seconds and
+  // plausible as milliseconds is read as milliseconds.
+  if (seconds > LATEST_PLAUSIBLE_SECONDS) {
+    const fromMilliseconds = Math.floor(seconds / 1000);
+    if (
+      fromMilliseconds >= EARLIEST_PLAUSIBLE_SECONDS &&
+      fromMilliseconds <= LATEST_PLAUSIBLE_SECONDS
+    ) {
+      fields.warnings.report(
+        `The date_range ${name} ${quoteForMessage(value)} is in milliseconds, not seconds; it ` +
+          `was read as ${new Date(fromMilliseconds * 1000).toISOString()}.`,
+      );
+      seconds = fromMilliseconds;
+    }
+  }
+  if (seconds < 0 || seconds > LATEST_PLAUSIBLE_SECONDS) {
+    throw invalid(
+      `The report's date_range ${name} ${quoteForMessage(value)} is outside 1970 to 2100 as ` +
+        'seconds and as milliseconds since 1970-01-01 UTC, so the report covers no real day; ' +
+        'the file cannot be stored. Ask the reporter to fix its clock or generator.',
+    );
   }
   return seconds;
 }
@@ -181,7 +202,9 @@ function readPct(fields: ReportFields): number | null {
 function readPolicy(fields: ReportFields): ParsedAggregateReport['policy'] {
   fields.requireElement('policy_published', 'feedback');
   fields.requireElement('policy_published/domain', 'policy_published');
-  const domain = fields.text('policy_published/domain')?.toLowerCase();
+  // A fully qualified name's trailing dot names the same domain, and the domains dmarcdesk
+  // monitors are stored without it.
+  const domain = fields.text('policy_published/domain')?.toLowerCase().replace(/\.+$/, '');
   if (!domain) {
     throw invalid('The report has an empty <domain> in <policy_published>, so it names no domain.');
   }

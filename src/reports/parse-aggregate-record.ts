@@ -231,12 +231,15 @@ export function finishRecord(
   if (!Number.isSafeInteger(count)) {
     warn(
       'skip:count',
-      `count ${quoteForMessage(countText)} is not a whole number, so the record was skipped.`,
+      Number.isNaN(count)
+        ? `count ${quoteForMessage(countText)} is not a whole number, so the record was skipped.`
+        : `count ${quoteForMessage(countText)} is larger than ${Number.MAX_SAFE_INTEGER}, the ` +
+            'largest count that can be stored, so the record was skipped.',
     );
     return null;
   }
 
-  let headerFrom = raw.headerFrom?.trim().toLowerCase() ?? '';
+  let headerFrom = raw.headerFrom?.trim().toLowerCase().replace(/\.+$/, '') ?? '';
   if (headerFrom === '') {
     headerFrom = policyDomain ?? '';
     warn(
