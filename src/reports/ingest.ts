@@ -316,6 +316,8 @@ export class ReportIngestService {
     const { name, layers } = document;
     const reading = new DocumentReading(document.chunks, this.rejectedKeepBytes);
     try {
+      // NOTE: on PGlite this transaction holds the only connection, so a large report delays
+      // every other query until it commits (about 20 s for 190,000 records).
       return await this.db.transaction(async (tx) => {
         const writer = new AggregateReportWriter(tx, { accountId, receivedVia: source.via });
         let monitored = false;
