@@ -178,6 +178,23 @@ describe('request log', () => {
     assert.equal(cleared.total, 0);
   });
 
+  test('counts a held request as in flight', async () => {
+    const inFlight = async () =>
+      asObject((await control(emulator.url, 'GET', '/requests/counts')).json).inFlight;
+    await control(emulator.url, 'POST', '/faults', {
+      faults: [{ match: { path: '/api/Client' }, kind: 'latency', delayMs: 1000, times: 1 }],
+    });
+    const held = api.get('/Client');
+    let seen = await inFlight();
+    for (let poll = 0; poll < 40 && seen === 0; poll += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      seen = await inFlight();
+    }
+    assert.equal(seen, 1);
+    await held;
+    assert.equal(await inFlight(), 0);
+  });
+
   test('control calls are not logged', async () => {
     await control(emulator.url, 'DELETE', '/requests');
     await control(emulator.url, 'GET', '/records/client');

@@ -27,6 +27,22 @@ export async function serveEmulated(
     });
   };
 
+  state.requests.inFlight += 1;
+  try {
+    return await serveWithFaults(state, request, reply, handle, path, log);
+  } finally {
+    state.requests.inFlight -= 1;
+  }
+}
+
+async function serveWithFaults(
+  state: EmulatorState,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  handle: () => ApiResult,
+  path: string,
+  log: (status: number | null, fault?: string) => void,
+): Promise<FastifyReply> {
   const fault = state.faults.take(request.method, path);
   if (fault?.delayMs !== undefined && fault.delayMs > 0) await sleep(fault.delayMs);
   if (fault?.kind === 'reset') {

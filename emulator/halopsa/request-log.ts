@@ -25,6 +25,8 @@ const MAX_ENTRIES = 10_000;
  */
 export interface RequestCounts {
   total: number;
+  /** Requests received that have no response yet, such as those an injected delay holds. */
+  inFlight: number;
   /** Requests per status sent, keyed by the status as text; "none" for a destroyed connection. */
   byStatus: Record<string, number>;
   /** Requests per injected fault kind; requests without a fault are not counted here. */
@@ -33,7 +35,7 @@ export interface RequestCounts {
   byRoute: Record<string, number>;
 }
 
-function emptyCounts(): RequestCounts {
+function emptyCounts(): Omit<RequestCounts, 'inFlight'> {
   return { total: 0, byStatus: {}, byFault: {}, byRoute: {} };
 }
 
@@ -44,7 +46,9 @@ function increment(counts: Record<string, number>, key: string): void {
 /** The request log served by GET /_emulator/requests, oldest first, and its totals. */
 export class RequestLog {
   private entries: RequestLogEntry[] = [];
-  private totals: RequestCounts = emptyCounts();
+  private totals: Omit<RequestCounts, 'inFlight'> = emptyCounts();
+  /** Kept by the gateway; a clear leaves it alone, because those requests are still open. */
+  inFlight = 0;
 
   add(entry: RequestLogEntry): void {
     this.entries.push({ ...entry, query: redactQuery(entry.query) });
@@ -63,7 +67,7 @@ export class RequestLog {
   }
 
   counts(): RequestCounts {
-    return structuredClone(this.totals);
+    return { ...structuredClone(this.totals), inFlight: this.inFlight };
   }
 
   clear(): void {
