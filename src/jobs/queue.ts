@@ -20,6 +20,16 @@ export interface QueueDefinition {
 
 export type JobHandler<Data> = (data: Data, job: Job<Data>) => Promise<void>;
 
+// A running job's worker refreshes its heartbeat every half of this, and pg-boss's supervisor
+// retries a job whose heartbeat is older. So the jobs of a killed process run again after about
+// this plus SUPERVISE_SECONDS, not after expireInSeconds. Each job carries it too, because
+// pg-boss cannot add a heartbeat to a queue that already exists.
+// NOTE: a process that cannot refresh the heartbeat for this long (a stalled event loop or
+// database) loses its running job to another worker while it may still finish it.
+const HEARTBEAT_SECONDS = 30;
+// How often pg-boss looks for jobs whose heartbeat or expiry has passed; its default is 60.
+const SUPERVISE_SECONDS = 15;
+
 /**
  * Thrown by a handler whose job cannot run yet (no HaloPSA request slot, a connection that
  * needs attention). The queue sends the job again to start after `seconds` and completes this
@@ -73,6 +83,8 @@ export class JobQueue {
           backend: 'pglite',
           schema: 'pgboss',
           useListenNotify: true,
+          superviseIntervalSeconds: SUPERVISE_SECONDS,
+          monitorIntervalSeconds: SUPERVISE_SECONDS,
         })
       : new PgBoss({
           connectionString: db.connectionString!,
@@ -80,6 +92,8 @@ export class JobQueue {
           max: 4,
           useListenNotify: true,
           application_name: 'dmarcdesk-jobs',
+          superviseIntervalSeconds: SUPERVISE_SECONDS,
+          monitorIntervalSeconds: SUPERVISE_SECONDS,
         });
     this.boss.on('error', (error) => this.logger.error({ err: error }, 'job queue error'));
     this.boss.on('warning', (warning) => this.logger.warn({ warning }, 'job queue warning'));
@@ -98,6 +112,7 @@ export class JobQueue {
         retryBackoff: true,
         retryDelayMax: definition.retryDelayMaxSeconds,
         expireInSeconds: definition.expireInSeconds,
+        heartbeatSeconds: HEARTBEAT_SECONDS,
         notify: true,
       });
     }
@@ -117,6 +132,7 @@ export class JobQueue {
   async enqueue(name: string, data: object, options: EnqueueOptions = {}): Promise<string | null> {
     if (!this.definitions.has(name)) throw new Error(`Queue "${name}" was not declared at start.`);
     return this.boss.send(name, data, {
+      heartbeatSeconds: HEARTBEAT_SECONDS,
       ...(options.tx ? { db: options.tx.jobSql } : {}),
       ...(options.singletonKey ? { singletonKey: options.singletonKey } : {}),
       ...(options.priority !== undefined ? { priority: options.priority } : {}),
@@ -180,6 +196,7 @@ export class JobQueue {
       [name, job.id],
     );
     await this.boss.send(name, job.data, {
+      heartbeatSeconds: HEARTBEAT_SECONDS,
       startAfter: Math.max(1, Math.ceil(deferral.seconds)),
       ...(stored ? { priority: stored.priority } : {}),
       ...(stored?.singleton_key ? { singletonKey: stored.singleton_key } : {}),

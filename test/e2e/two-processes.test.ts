@@ -12,6 +12,7 @@ import { startServiceProcess, type ServiceProcess } from '../support/service-pro
 import {
   apiClient,
   createTestAccount,
+  eventually,
   startService,
   type TestService,
 } from '../support/service.ts';
@@ -255,5 +256,140 @@ describe('two service processes on one queue', { skip: SKIP_REASON }, () => {
       `jobs completed: ${[...completedBy].map(([name, ids]) => `${name} ${ids.length}`).join(', ')} of ${jobs.length}`,
     );
     for (const [name, ids] of completedBy) assert.ok(ids.length > 0, `${name} completed no job`);
+  });
+});
+
+describe('a killed service process', { skip: SKIP_REASON }, () => {
+  let database: TestDatabase;
+  let emulator: RunningEmulator;
+  let setup: TestService;
+  let sql: pg.Client;
+  let secretKey = '';
+  const workers: ServiceProcess[] = [];
+
+  const startWorker = async (name: string) => {
+    const worker = await startServiceProcess({
+      name,
+      databaseUrl: database.databaseUrl!,
+      secretKey,
+      allowedHosts: [new URL(emulator.url).host],
+      // Longer than the held token request below, so only the kill ends the first attempt.
+      environment: { ...NO_RATE_BUDGET, DMARCDESK_HALOPSA_TIMEOUT_MS: '30000' },
+    });
+    workers.push(worker);
+    return worker;
+  };
+
+  before(async () => {
+    database = await createPostgresDatabase();
+    emulator = await startEmulator({ seed: { clients: 5 }, rateLimit: null });
+    secretKey = randomBytes(32).toString('base64');
+    setup = await startService(database, {
+      allowedHosts: [new URL(emulator.url).host],
+      environment: {
+        ...NO_RATE_BUDGET,
+        DMARCDESK_SECRET_KEY: secretKey,
+        DMARCDESK_RUN_WORKERS: 'false',
+      },
+    });
+    sql = new pg.Client({ connectionString: database.databaseUrl! });
+    await sql.connect();
+  });
+
+  after(async () => {
+    for (const worker of workers) await worker.stop();
+    await sql?.end();
+    await setup?.stop();
+    await emulator?.close();
+    await database?.drop();
+  });
+
+  test('its running job runs again elsewhere', async () => {
+    const api = apiClient(setup.url, (await createTestAccount(setup.app)).token);
+    await api('PUT', '/integrations/halopsa/connection', {
+      url: emulator.url,
+      clientId: 'dmarcdesk-demo',
+      clientSecret: 'demo-secret-change-me',
+    });
+    const clientId = (
+      (await api('GET', '/integrations/halopsa/clients')).body.clients as {
+        id: number;
+        inactive: boolean;
+      }[]
+    ).find((client) => !client.inactive)!.id;
+    const itemId = (await api('GET', '/integrations/halopsa/items')).body.items[0].id as number;
+    const alertType = (
+      (await api('GET', '/integrations/halopsa/ticket-types')).body.ticketTypes as {
+        id: number;
+        name: string;
+      }[]
+    ).find((type) => type.name === 'Alert')!.id;
+    const customer = (await api('POST', '/customers', { name: 'Killed Ltd' })).body;
+    const domain = (
+      await api('POST', `/customers/${customer.id}/domains`, { name: 'killed.two.example' })
+    ).body;
+    await api('PUT', `/domains/${domain.id}/threshold`, { maxFailedMessages: 0 });
+    await api('PUT', '/integrations/halopsa/mappings', {
+      mappings: [{ customerId: customer.id, haloClientId: clientId, haloItemId: itemId }],
+    });
+    await api('PUT', `/integrations/halopsa/ticket-rules/${customer.id}`, {
+      ticketTypeId: alertType,
+      thresholdDomainIds: [domain.id],
+    });
+
+    // The first process's first HaloPSA call, its token request, is held for 20 s, so its ticket
+    // job is still running when the process is killed.
+    const fault = await fetch(`${emulator.url}/_emulator/faults`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        faults: [{ match: { path: '/auth/token' }, kind: 'reset', delayMs: 20_000, times: 1 }],
+      }),
+    });
+    assert.equal(fault.status, 200);
+    const first = await startWorker('killed-1');
+    const upload = await api(
+      'POST',
+      '/reports',
+      failingReport('killed.two.example', 'killed-1'),
+      'application/xml',
+    );
+    assert.equal(upload.status, 201);
+    const alertId = ((await api('GET', '/alerts')).body.alerts as { id: string }[])[0]!.id;
+    await eventually(async () => {
+      const counts = (await (await fetch(`${emulator.url}/_emulator/requests/counts`)).json()) as {
+        inFlight: number;
+      };
+      return counts.inFlight > 0 ? true : undefined;
+    }, 'the first process to send its held token request');
+    const running = await eventually(async () => {
+      const { rows } = await sql.query<{ id: string }>(
+        `SELECT id FROM pgboss.job WHERE name = $1 AND state = 'active'`,
+        [TICKET_CREATE_QUEUE],
+      );
+      return rows[0];
+    }, 'the ticket job to start on the first process');
+    await first.kill();
+    await startWorker('killed-2');
+
+    // pg-boss would retry the job only after its expireInSeconds of 300 s without a heartbeat.
+    const tickets = await eventually(
+      async () => {
+        const { records } = (await (
+          await fetch(`${emulator.url}/_emulator/records/Tickets`)
+        ).json()) as { records: Ticket[] };
+        const ours = records.filter((ticket) => ticket.third_party_id_string === alertId);
+        return ours.length > 0 ? ours : undefined;
+      },
+      'the ticket from the second process',
+      120_000,
+    );
+    assert.equal(tickets.length, 1);
+    const { rows } = await sql.query<{ state: string; retry_count: number }>(
+      'SELECT state, retry_count FROM pgboss.job WHERE id = $1',
+      [running.id],
+    );
+    assert.equal(rows[0]?.state, 'completed');
+    assert.equal(rows[0]?.retry_count, 1);
   });
 });
