@@ -12,8 +12,7 @@ export function formatTicket(
   alert: Alert,
   publicUrl: string,
 ): { summary: string; details: string } {
-  // NOTE: the web UI has no alert page yet, so this link opens the UI's start page; the
-  // evidence is readable through GET /api/v1/alerts/:id.
+  // The web UI's alert page at this path shows the alert, its incident and the evidence.
   const link = `${publicUrl}/alerts/${alert.id}`;
   const evidence = alert.evidence;
   const lines: string[] = [];

@@ -105,7 +105,7 @@ export interface BrowserStack {
  * an owner user, and Chromium.
  */
 export async function startBrowserStack(
-  options: { clients?: number; ownerEmail?: string } = {},
+  options: { clients?: number; ownerEmail?: string; environment?: Record<string, string> } = {},
 ): Promise<BrowserStack> {
   await ensureWebBuild();
   const emulator = await startEmulator({
@@ -114,6 +114,7 @@ export async function startBrowserStack(
   });
   const service = await startService(pgliteDatabase(), {
     allowedHosts: [new URL(emulator.url).host],
+    ...(options.environment ? { environment: options.environment } : {}),
   });
   const { accountId, token } = await createTestAccount(service.app);
   await createTestUser(

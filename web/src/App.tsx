@@ -1,4 +1,5 @@
 import { useEffect, useState, type ReactNode } from 'react';
+import { AlertPage } from './alerts/AlertPage.tsx';
 import { messageOf } from './api.ts';
 import { Notice } from './components/Notice.tsx';
 import { Progress } from './components/Progress.tsx';
@@ -47,6 +48,8 @@ function pageFor(path: string): ReactNode {
   if (path === '/integrations/halopsa' || path.startsWith('/integrations/halopsa/')) {
     return <HaloPsaWizard />;
   }
+  const alert = /^\/alerts\/([^/]+)$/.exec(path);
+  if (alert) return <AlertPage key={alert[1]} alertId={alert[1]!} />;
   return <NotFoundPage />;
 }
 
