@@ -87,6 +87,20 @@ export class LicenceSync {
     await this.queue.enqueue(LICENCE_RELEASE_QUEUE, released satisfies LicenceReleaseJob, { tx });
   }
 
+  /** Tell whether the job's customer is mapped now to the client and item of `licence`. */
+  private async mappedToLicenceOwner(
+    job: LicenceReleaseJob,
+    licence: { client_id: number; item_id?: number },
+  ): Promise<boolean> {
+    const [mapping] = await this.db.query<{ halo_client_id: number; halo_item_id: number }>(
+      `SELECT halo_client_id, halo_item_id FROM halopsa_customer_mappings
+        WHERE account_id = $1 AND customer_id = $2`,
+      [job.accountId, job.customerId],
+    );
+    if (!mapping || mapping.halo_client_id !== licence.client_id) return false;
+    return licence.item_id === undefined || licence.item_id === mapping.halo_item_id;
+  }
+
   /** The job handler of a released licence: set its count to 0 unless it is gone already. */
   async release(job: LicenceReleaseJob): Promise<void> {
     if (!(await integrationEnabled(this.db, job.accountId))) {
@@ -99,6 +113,16 @@ export class LicenceSync {
     const client = await this.connections.clientFor(job.accountId);
     const licence = await client.getLicence(job.licenceId);
     if (!licence || licence.count === 0) return;
+    if (await this.mappedToLicenceOwner(job, licence)) {
+      // The customer is now mapped to the client that owns this licence, as after a merge of
+      // its old client into the new one: the licence sync adopts it instead of a new one.
+      this.logger.info(
+        { accountId: job.accountId, customerId: job.customerId, licenceId: job.licenceId },
+        'licence kept: the customer is mapped to its client again',
+      );
+      await this.enqueue(job.accountId, job.customerId);
+      return;
+    }
     try {
       await client.saveLicences([{ id: job.licenceId, count: 0 }]);
     } catch (error) {

@@ -377,6 +377,17 @@ for (const engine of DATABASE_ENGINES) {
       );
       assert.deepEqual(left.sort(), ['site_missing', 'ticket_type_missing', 'user_missing']);
       assert.equal((await eventsOf(api, 'reconcile.resolved')).length, 3);
+      // The merge moved the licence to the client merged into, so remapping there keeps it
+      // billing instead of setting it to 0.
+      const mergedLicence = (await records<Licence>('SoftwareLicence')).find(
+        (licence) => licence.id === licenceOf(clientMerged.id),
+      );
+      assert.equal(mergedLicence?.client_id, clients[4]);
+      assert.equal(mergedLicence?.count, 1);
+      const mergedMapping = (await api('GET', '/integrations/halopsa/mappings')).body.mappings.find(
+        (row: { customerId: string }) => row.customerId === clientMerged.id,
+      );
+      assert.equal(mergedMapping.licenceId, licenceOf(clientMerged.id));
       // The licence of the gone item cannot be released: HaloPSA rejects any change to it.
       const releases = (await eventsOf(api, 'licence.failed')).filter(
         (event) => event.customerId === itemGone.id,
