@@ -17,6 +17,7 @@ export const ERROR_STATUS = {
   report_rejected: 422,
   halopsa_connection_failed: 422,
   halopsa_request_failed: 502,
+  halopsa_rate_limited: 503,
   internal: 500,
 } as const;
 
@@ -27,6 +28,8 @@ export interface AppErrorOptions {
   field?: string;
   /** Extra machine-readable facts, safe to send to the client. */
   details?: Record<string, unknown>;
+  /** Seconds the client should wait before it tries again, sent as the Retry-After header. */
+  retryAfterSeconds?: number;
   cause?: unknown;
 }
 
@@ -35,6 +38,7 @@ export class AppError extends Error {
   readonly status: number;
   readonly field: string | undefined;
   readonly details: Record<string, unknown> | undefined;
+  readonly retryAfterSeconds: number | undefined;
 
   constructor(
     readonly code: ErrorCode,
@@ -46,6 +50,7 @@ export class AppError extends Error {
     this.status = ERROR_STATUS[code];
     this.field = options.field;
     this.details = options.details;
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 

@@ -44,7 +44,13 @@ export function installErrorBoundary(app: FastifyInstance, options: ErrorBoundar
 
   app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
     if (error instanceof AppError) {
-      if (error.status >= 500) request.log.error({ err: error }, 'request failed');
+      // The rate budget already logs each call it holds back, and such a 503 is no server fault.
+      if (error.status >= 500 && error.code !== 'halopsa_rate_limited') {
+        request.log.error({ err: error }, 'request failed');
+      }
+      if (error.retryAfterSeconds !== undefined) {
+        void reply.header('retry-after', String(Math.max(1, Math.ceil(error.retryAfterSeconds))));
+      }
       return reply.code(error.status).send({
         error: {
           code: error.code,

@@ -33,6 +33,7 @@ for (const engine of DATABASE_ENGINES) {
     let accountId: string;
     let instanceKey: string;
     let mappedCustomerId: string;
+    let token: string;
 
     const control = (method: string, path: string, body?: unknown) =>
       fetch(`${emulator.url}/_emulator/${path}`, {
@@ -72,6 +73,7 @@ for (const engine of DATABASE_ENGINES) {
       });
       const account = await createTestAccount(service.app);
       accountId = account.accountId;
+      token = account.token;
       api = apiClient(service.url, account.token);
       assert.equal((await connect()).status, 200);
       instanceKey = emulator.url;
@@ -150,9 +152,25 @@ for (const engine of DATABASE_ENGINES) {
       const paused = await budgetState();
       assert.ok(paused?.pausedUntil instanceof Date, 'the budget is not paused');
       // Another caller is held back by dmarcdesk without reaching HaloPSA.
-      const heldCall = await api('GET', '/integrations/halopsa/clients');
-      assert.equal(heldCall.body.error.details.halopsaError, 'rate_limited');
-      assert.match(heldCall.body.error.message, /answered 429/);
+      const heldCall = await fetch(`${service.url}/api/v1/integrations/halopsa/clients`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      const held = (await heldCall.json()) as {
+        error: { code: string; message: string; details: Record<string, unknown> };
+      };
+      assert.equal(heldCall.status, 503);
+      assert.equal(held.error.code, 'halopsa_rate_limited');
+      assert.equal(held.error.details.halopsaError, 'rate_limited');
+      assert.match(held.error.message, /holding back its requests to HaloPSA/);
+      assert.match(held.error.message, /answered 429/);
+      assert.match(held.error.message, /Try again in \d+ seconds, after \d{4}-\d\d-\d\dT/);
+      const retryAfter = Number(heldCall.headers.get('retry-after'));
+      assert.ok(
+        Number.isInteger(retryAfter),
+        `Retry-After: ${heldCall.headers.get('retry-after')}`,
+      );
+      assert.ok(retryAfter >= 1, `Retry-After: ${retryAfter}`);
+      assert.equal(held.error.details.retryAfterSeconds, retryAfter);
       const reached = (await emulatorRequests()).filter((entry) => entry.path === '/api/Client');
       assert.equal(reached.length, 0);
 

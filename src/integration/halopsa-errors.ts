@@ -1,5 +1,6 @@
 import { AppError } from '../errors/app-error.ts';
 import { HaloPsaError, type HaloPsaErrorCode } from '../halopsa/index.ts';
+import { RateBudgetRefusal } from './rate-budget.ts';
 
 // The connection form field each failure is about, so the wizard can show it beside that field.
 const FIELD_BY_CODE: Partial<Record<HaloPsaErrorCode, string>> = {
@@ -15,6 +16,18 @@ const FIELD_BY_CODE: Partial<Record<HaloPsaErrorCode, string>> = {
 
 /** Wrap a HaloPSA client failure as an API error that keeps the client's sentence. */
 export function toAppError(error: unknown, context: 'connect' | 'call' = 'call'): unknown {
+  if (error instanceof RateBudgetRefusal) {
+    return new AppError('halopsa_rate_limited', error.message, {
+      details: {
+        halopsaError: error.code,
+        retryable: true,
+        retryAfterSeconds: error.retryAfterSeconds,
+        retryAt: error.retryAt.toISOString(),
+      },
+      retryAfterSeconds: error.retryAfterSeconds,
+      cause: error,
+    });
+  }
   if (!(error instanceof HaloPsaError)) return error;
   const code =
     context === 'call'

@@ -12,7 +12,7 @@ import { openDatabase, type Database } from '../db/database.ts';
 import { migrate } from '../db/migrate.ts';
 import { isHaloPsaError } from '../halopsa/index.ts';
 import { JobDeferred } from '../jobs/queue.ts';
-import { RateBudget, type RateBudgetSettings } from './rate-budget.ts';
+import { RateBudget, RateBudgetRefusal, type RateBudgetSettings } from './rate-budget.ts';
 
 const logger = pino({ level: 'silent' });
 
@@ -135,6 +135,10 @@ for (const engine of DATABASE_ENGINES) {
           assert.ok(isHaloPsaError(error));
           assert.equal(error.code, 'rate_limited');
           assert.match(error.message, /no slot left for standard calls/);
+          assert.ok(error instanceof RateBudgetRefusal);
+          assert.ok(error.retryAfterSeconds! > 3500, `retry after ${error.retryAfterSeconds} s`);
+          assert.ok(error.retryAt.getTime() > Date.now() + 3_500_000);
+          assert.ok(error.message.includes(error.retryAt.toISOString()), error.message);
           return true;
         },
       );

@@ -13,6 +13,23 @@ import { JobDeferred } from '../jobs/queue.ts';
  * (resyncs, reconciliation) leave `backgroundReserve` slots.
  */
 export type CallPriority = 'urgent' | 'standard' | 'background';
+
+/**
+ * A call that dmarcdesk itself held back, without sending it, because the instance's budget had
+ * no slot or was paused after a 429. Its code is rate_limited like HaloPSA's own 429, so that
+ * job handlers defer it the same way, but an API route answers it with 503 and Retry-After.
+ */
+export class RateBudgetRefusal extends HaloPsaError {
+  /** When a slot may be free again. */
+  readonly retryAt: Date;
+
+  constructor(reason: string, retryAfterSeconds: number, now = new Date()) {
+    const retryAt = new Date(now.getTime() + retryAfterSeconds * 1000);
+    const when = `Try again in ${retryAfterSeconds} seconds, after ${retryAt.toISOString()}.`;
+    super('rate_limited', `${reason} ${when}`, { retryAfterSeconds });
+    this.retryAt = retryAt;
+  }
+}
 // TODO: each ticket and licence write is one POST of one record. HaloPSA accepts an array on
 // POST /api/Tickets and /api/SoftwareLicence, so batching a burst of writes would save slots.
 
@@ -157,7 +174,7 @@ export class RateBudget {
    * Takes one slot, waiting up to `maxWaitMs` in total.
    *
    * @throws JobDeferred inside a job, so that the job runs again once a slot may be free.
-   * @throws HaloPsaError rate_limited outside a job, with the seconds to wait.
+   * @throws RateBudgetRefusal outside a job, with the seconds to wait.
    */
   async acquire(instanceKey: string, context: HaloCallContext): Promise<void> {
     let waitedMs = 0;
@@ -176,12 +193,11 @@ export class RateBudget {
       );
       const why =
         decision.reason === 'paused'
-          ? `HaloPSA at ${instanceKey} answered 429 (rate limit reached), so dmarcdesk pauses its calls there`
-          : `dmarcdesk's request budget for HaloPSA at ${instanceKey} (${this.settings.limit} requests per ${this.settings.windowSeconds} s) has no slot left for ${context.priority} calls`;
-      if (context.jobKind !== null) throw new JobDeferred(seconds, `${why}.`);
-      throw new HaloPsaError('rate_limited', `${why}. Try again in ${seconds} seconds.`, {
-        retryAfterSeconds: seconds,
-      });
+          ? 'HaloPSA answered 429 (too many requests) and dmarcdesk paused its calls there'
+          : `its budget of ${this.settings.limit} requests per ${this.settings.windowSeconds} s has no slot left for ${context.priority} calls`;
+      const heldBack = `dmarcdesk is holding back its requests to HaloPSA at ${instanceKey} to stay under HaloPSA's rate limit, because ${why}.`;
+      if (context.jobKind !== null) throw new JobDeferred(seconds, heldBack);
+      throw new RateBudgetRefusal(heldBack, seconds);
     }
   }
 
