@@ -19,7 +19,11 @@ export const connectRequestSchema = z.strictObject({
 });
 export type ConnectRequest = z.input<typeof connectRequestSchema>;
 
-/** Body of PUT /integrations/halopsa/mappings (step 2): the whole set of mappings. */
+/**
+ * Body of PUT /integrations/halopsa/mappings (step 2): the whole set of mappings. It replaces
+ * every mapping of the account, so a customer left out is unmapped and its HaloPSA licence is
+ * set to a count of 0. An empty list unmaps every customer.
+ */
 export const mappingsRequestSchema = z.strictObject({
   mappings: z
     .array(z.strictObject({ customerId: uuid, haloClientId: haloId, haloItemId: haloId }))
@@ -144,7 +148,7 @@ export interface CustomerMappingView<Time = string> {
   billableDomains: number;
 }
 
-/** Response of GET and PUT /integrations/halopsa/mappings. */
+/** Response of GET and PUT /integrations/halopsa/mappings: every mapping of the account. */
 export interface MappingsResponse<Time = string> {
   mappings: CustomerMappingView<Time>[];
 }
