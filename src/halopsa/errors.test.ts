@@ -245,6 +245,40 @@ describe('not HaloPSA', () => {
     assert.equal(error.status, 404);
   });
 
+  test('501 to the token request is not_halopsa', async () => {
+    // python3 -m http.server returns this page for every POST.
+    const files = await server(() => ({
+      status: 501,
+      headers: { 'content-type': 'text/html;charset=utf-8' },
+      text: '<html><body><h1>Error response</h1><p>Error code: 501</p></body></html>',
+    }));
+    const { client } = createTestClient(files.url);
+
+    const error = await failureOf(client.checkConnection());
+
+    assert.equal(error.code, 'not_halopsa');
+    assert.equal(error.status, 501);
+    assert.equal(error.retryable, false);
+    assert.match(error.message, /does not look like a HaloPSA instance/);
+    assert.match(
+      error.message,
+      /does not implement POST \/auth\/token \(HTTP 501 Not Implemented\)/,
+    );
+    assert.doesNotMatch(error.message, /try again later/i);
+  });
+
+  test('505 from an API route is not_halopsa', async () => {
+    const halo = await haloReplying({ status: 505, text: 'HTTP Version Not Supported' });
+    const { client } = createTestClient(halo.server.url);
+
+    const error = await failureOf(client.listClients());
+
+    assert.equal(error.code, 'not_halopsa');
+    assert.equal(error.status, 505);
+    assert.equal(error.retryable, false);
+    assert.match(error.message, /does not support the HTTP version of the request \(HTTP 505\)/);
+  });
+
   test('a redirect is not followed', async () => {
     const halo = await haloReplying({
       status: 302,

@@ -151,6 +151,18 @@ export function mapStatusError(
     const retryAfterSeconds = parseRetryAfter(headerValue(response, 'retry-after'), options.nowMs);
     return createHaloPsaError('rate_limited', { ...base, reason: detail, retryAfterSeconds });
   }
+  // 501 and 505 mean that the server does not support the method or the HTTP version at all,
+  // which load or an outage does not cause. A static file server returns 501 for every POST.
+  if (status === 501 || status === 505) {
+    return createHaloPsaError('not_halopsa', {
+      ...base,
+      detail: undefined,
+      reason:
+        status === 501
+          ? `it does not implement ${describeMethod(context)} (HTTP 501 Not Implemented)`
+          : 'it does not support the HTTP version of the request (HTTP 505)',
+    });
+  }
   if (status >= 500) {
     return createHaloPsaError('server_error', { ...base, reason: detail });
   }
@@ -185,6 +197,11 @@ export function mapStatusError(
     ...base,
     reason: detail === undefined ? undefined : `HaloPSA's message was "${detail}"`,
   });
+}
+
+function describeMethod(context: FailureContext): string {
+  if (context.method && context.path) return `${context.method} ${context.path}`;
+  return context.method ?? 'the request';
 }
 
 /** Names only the host of a redirect target, since its path or query may carry a token. */
