@@ -246,7 +246,7 @@ describe('not HaloPSA', () => {
   });
 
   test('501 to the token request is not_halopsa', async () => {
-    // python3 -m http.server returns this page for every POST.
+    // python3 -m http.server returns a page like this for every POST.
     const files = await server(() => ({
       status: 501,
       headers: { 'content-type': 'text/html;charset=utf-8' },

@@ -56,7 +56,8 @@ export class IntegrationMetrics {
       async collect() {
         this.reset();
         paused.reset();
-        for (const state of await sources.budget.states()) {
+        // Only instances of stored connections: a URL tried in a failed check is not one.
+        for (const state of await sources.budget.states({ connectedOnly: true })) {
           this.set({ instance: state.instanceKey }, state.remaining);
           paused.set({ instance: state.instanceKey }, state.pausedUntil === null ? 0 : 1);
         }

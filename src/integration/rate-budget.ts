@@ -240,8 +240,13 @@ export class RateBudget {
     });
   }
 
-  /** Returns the budget of every instance that has one: slots left and any pause. */
-  async states(): Promise<BudgetState[]> {
+  /**
+   * Returns the budget of every instance that has one: slots left and any pause. With
+   * `connectedOnly`, only instances that a stored connection uses are returned. An instance
+   * that was only tried in failed connection checks has budget rows too, because those checks
+   * sent requests, and `connectedOnly` leaves it out.
+   */
+  async states(options: { connectedOnly?: boolean } = {}): Promise<BudgetState[]> {
     const rows = await this.db.query<{
       instance_key: string;
       used: string;
@@ -252,8 +257,11 @@ export class RateBudget {
                 WHERE g.instance_key = i.instance_key
                   AND g.granted_at > clock_timestamp() - make_interval(secs => $1)) AS used,
               CASE WHEN i.paused_until > clock_timestamp() THEN i.paused_until END AS paused_until
-         FROM halopsa_rate_instances i ORDER BY i.instance_key`,
-      [this.settings.windowSeconds],
+         FROM halopsa_rate_instances i
+        WHERE NOT $2::boolean OR EXISTS (SELECT 1 FROM halopsa_connections c
+                                          WHERE rtrim(c.base_url, '/') = i.instance_key)
+        ORDER BY i.instance_key`,
+      [this.settings.windowSeconds, options.connectedOnly ?? false],
     );
     return rows.map((row) => ({
       instanceKey: row.instance_key,
