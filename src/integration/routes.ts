@@ -41,6 +41,7 @@ import type { Reconciliation } from './reconciliation.ts';
 import type { TicketDispatch } from './ticket-dispatch.ts';
 import { listMappings, saveMappings } from './mappings.ts';
 import { buildSummary } from './summary.ts';
+import { startWaitingJobs } from './waiting-jobs.ts';
 import { defaultTicketType, getTicketRule, saveTicketRule } from './ticket-rules.ts';
 
 export interface IntegrationRoutesOptions {
@@ -126,6 +127,9 @@ export function integrationRoutes({
           before,
           after: connection,
         });
+        // Jobs deferred while the connection needed attention would otherwise wait for their
+        // next look at it (DMARCDESK_HALOPSA_ATTENTION_RECHECK_SECONDS).
+        if (before?.status === 'needs_attention') await startWaitingJobs(db, accountId);
         return { connection };
       },
     );
@@ -230,6 +234,8 @@ export function integrationRoutes({
       }),
     );
 
+    // Replaces the whole set and returns it: each customer missing from the body is unmapped,
+    // and a job sets its licence in HaloPSA to 0 (licences.enqueueReleaseInTransaction).
     app.put(
       '/integrations/halopsa/mappings',
       { config: { access: 'halopsa.access' } },

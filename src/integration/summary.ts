@@ -3,6 +3,7 @@ import type { ConnectionService, ConnectionView } from './connection.ts';
 import { listMappings } from './mappings.ts';
 import { listOpenProblems, type IntegrationProblem } from './problems.ts';
 import { listTicketRules } from './ticket-rules.ts';
+import { customersWithQueuedSync } from './waiting-jobs.ts';
 
 export interface IntegrationSummary {
   connection: ConnectionView | null;
@@ -26,11 +27,12 @@ export async function buildSummary(
   connections: ConnectionService,
   accountId: string,
 ): Promise<IntegrationSummary> {
-  const [connection, mappings, rules, problems] = await Promise.all([
+  const [connection, mappings, rules, problems, queued] = await Promise.all([
     connections.get(accountId),
     listMappings(db, accountId),
     listTicketRules(db, accountId),
     listOpenProblems(db, accountId),
+    customersWithQueuedSync(db, accountId),
   ]);
 
   const perCustomer = rules.map((rule) => ({
@@ -50,10 +52,16 @@ export async function buildSummary(
       synced: mappings.filter(
         (mapping) => mapping.syncError === null && mapping.syncedCount === mapping.billableDomains,
       ).length,
-      pending: mappings.filter(
-        (mapping) => mapping.syncError === null && mapping.syncedCount !== mapping.billableDomains,
+      // A customer whose last sync failed is pending while its sync job is queued again
+      // (waiting for a retry, a request slot or a fixed connection), as the job may succeed.
+      pending: mappings.filter((mapping) =>
+        mapping.syncError === null
+          ? mapping.syncedCount !== mapping.billableDomains
+          : queued.has(mapping.customerId),
       ).length,
-      failed: mappings.filter((mapping) => mapping.syncError !== null).length,
+      failed: mappings.filter(
+        (mapping) => mapping.syncError !== null && !queued.has(mapping.customerId),
+      ).length,
     },
     alerts: { enabledKinds, perCustomer },
     problems,
