@@ -1,4 +1,11 @@
-import { fromPglite, PgBoss, type Job, type QueuePolicy } from 'pg-boss';
+import {
+  fromPglite,
+  PgBoss,
+  type Job,
+  type JobResult,
+  type QueuePolicy,
+  type WorkOptions,
+} from 'pg-boss';
 import type { Logger } from 'pino';
 import type { Database, Transaction } from '../db/database.ts';
 
@@ -19,6 +26,9 @@ export interface QueueDefinition {
 }
 
 export type JobHandler<Data> = (data: Data, job: Job<Data>) => Promise<void>;
+
+/** Runs a batch of jobs and returns, per job id, null or what that job's run threw. */
+export type BatchJobHandler<Data> = (jobs: Job<Data>[]) => Promise<Map<string, unknown>>;
 
 // A running job's worker refreshes its heartbeat every half of this, and pg-boss's supervisor
 // retries a job whose heartbeat is older. So the jobs of a killed process run again after about
@@ -182,6 +192,73 @@ export class JobQueue {
             throw error;
           }
         }
+      },
+    );
+  }
+
+  /**
+   * Runs `handler` on batches of up to `batchSize` jobs of `name`. The handler returns, per job
+   * id, null for a completed job or what that job's run threw: a JobDeferred defers the job as
+   * in work(), and any other error fails that job's attempt alone, which pg-boss retries with
+   * backoff. A job the handler leaves out fails too. A throw from the handler fails every job.
+   */
+  async workBatch<Data extends object>(
+    name: string,
+    handler: BatchJobHandler<Data>,
+    options: { batchSize: number; pollingIntervalSeconds?: number },
+  ): Promise<void> {
+    const retryLimit = this.definitions.get(name)?.retryLimit ?? 0;
+    await this.boss.work<Data, unknown, WorkOptions & { perJobResults: true }>(
+      name,
+      {
+        batchSize: options.batchSize,
+        perJobResults: true,
+        pollingIntervalSeconds: options.pollingIntervalSeconds ?? 1,
+        notifyPollingIntervalSeconds: options.pollingIntervalSeconds ?? 1,
+      },
+      async (jobs) => {
+        let outcomes: Map<string, unknown>;
+        try {
+          outcomes = await handler(jobs);
+        } catch (error) {
+          this.logger.warn({ queue: name, jobs: jobs.length, err: error }, 'job batch failed');
+          for (const job of jobs) {
+            this.reportOutcome(name, job.retryCount < retryLimit ? 'retried' : 'failed');
+          }
+          throw error;
+        }
+
+        const results: JobResult[] = [];
+        for (const job of jobs) {
+          const log = this.logger.child({
+            queue: name,
+            jobId: job.id,
+            attempt: job.retryCount + 1,
+          });
+          const error = outcomes.has(job.id)
+            ? outcomes.get(job.id)
+            : new Error(
+                `The batch handler of queue "${name}" returned no outcome for job ${job.id}.`,
+              );
+          if (error === null || error === undefined) {
+            log.debug('job completed');
+            this.reportOutcome(name, 'completed');
+            results.push({ id: job.id, status: 'completed' });
+            continue;
+          }
+          if (error instanceof JobDeferred) {
+            await this.deferAgain(name, job, error);
+            log.info({ seconds: error.seconds, reason: error.message }, 'job deferred');
+            this.reportOutcome(name, 'deferred');
+            results.push({ id: job.id, status: 'completed' });
+            continue;
+          }
+          log.warn({ err: error }, 'job attempt failed');
+          this.reportOutcome(name, job.retryCount < retryLimit ? 'retried' : 'failed');
+          const message = error instanceof Error ? error.message : String(error);
+          results.push({ id: job.id, status: 'failed', output: { message } });
+        }
+        return results;
       },
     );
   }
