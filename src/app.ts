@@ -25,6 +25,7 @@ import { ConnectionService } from './integration/connection.ts';
 import {
   INTEGRATION_QUEUES,
   LICENCE_RELEASE_QUEUE,
+  LICENCE_SYNC_BATCH_SIZE,
   LICENCE_SYNC_QUEUE,
   type LicenceReleaseJob,
   TICKET_CREATE_QUEUE,
@@ -245,9 +246,15 @@ export async function createApp(
             () => run(data, job),
           );
         };
-      await queue.work<LicenceSyncJob>(
+      // Licence counts go out in batches, so that one POST carries many customers' counts.
+      await queue.workBatch<LicenceSyncJob>(
         LICENCE_SYNC_QUEUE,
-        asCalls(LICENCE_SYNC_QUEUE, 'standard', (data) => licences.run(data)),
+        (jobs) =>
+          runWithCallContext(
+            { priority: 'standard', jobKind: LICENCE_SYNC_QUEUE, customerId: null },
+            () => licences.runBatch(jobs),
+          ),
+        { batchSize: LICENCE_SYNC_BATCH_SIZE },
       );
       await queue.work<LicenceReleaseJob>(
         LICENCE_RELEASE_QUEUE,

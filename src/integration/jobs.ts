@@ -4,6 +4,13 @@ export const LICENCE_SYNC_QUEUE = 'halopsa-licence-sync';
 export const TICKET_CREATE_QUEUE = 'halopsa-ticket-create';
 export const LICENCE_RELEASE_QUEUE = 'halopsa-licence-release';
 
+/**
+ * Licence sync jobs one worker takes at a time. Each account's jobs in a batch cost one paged
+ * list of licences, one POST of the changed counts and one of the new licences, so a Submit of
+ * many customers takes a few requests instead of two per customer.
+ */
+export const LICENCE_SYNC_BATCH_SIZE = 50;
+
 export interface LicenceSyncJob {
   accountId: string;
   customerId: string;

@@ -1,12 +1,17 @@
 import type { Logger } from 'pino';
 import { recordAudit, SYSTEM_ACTOR } from '../audit/audit-log.ts';
 import type { Database, Transaction } from '../db/database.ts';
-import { HaloPsaError, type HaloLicence } from '../halopsa/index.ts';
+import {
+  HaloPsaError,
+  type HaloLicence,
+  type HaloLicenceInput,
+  type HaloPsaClient,
+} from '../halopsa/index.ts';
 import type { JobQueue } from '../jobs/queue.ts';
 import { countBillableDomains } from '../platform/domains.ts';
 import type { ConnectionService } from './connection.ts';
 import { recordEvent } from './history.ts';
-import { deferralOf } from './rate-budget.ts';
+import { currentCallContext, deferralOf, runWithCallContext } from './rate-budget.ts';
 import { integrationEnabled } from './account-gate.ts';
 import {
   LICENCE_RELEASE_QUEUE,
@@ -184,104 +189,300 @@ export class LicenceSync {
         current && current.client_id === mapping.haloClientId
           ? current
           : await this.findAdoptable(job, mapping);
-
-      let saved: HaloLicence;
-      let event: 'licence.created' | 'licence.updated' | 'licence.unchanged';
-      if (!licence) {
-        [saved] = (await client.saveLicences([
-          {
-            client_id: mapping.haloClientId,
-            item_id: mapping.haloItemId,
-            name: mapping.haloItemName,
-            count,
-          },
-        ])) as [HaloLicence];
-        event = 'licence.created';
-      } else if (licence.count !== count) {
-        [saved] = (await client.saveLicences([{ id: licence.id, count }])) as [HaloLicence];
-        event = 'licence.updated';
-      } else {
-        saved = licence;
-        event = 'licence.unchanged';
-      }
-
-      // The mapping may have been removed or pointed elsewhere while HaloPSA was called; then
-      // the licence just written belongs to no mapping and is released instead of recorded.
-      const recorded = await this.db.transaction(async (tx) => {
-        const rows = await tx.query(
-          `UPDATE halopsa_customer_mappings
-              SET halo_licence_id = $3, synced_count = $4, synced_at = now(), sync_error = NULL
-            WHERE account_id = $1 AND customer_id = $2 AND halo_client_id = $5 AND halo_item_id = $6
-            RETURNING customer_id`,
-          [
-            job.accountId,
-            job.customerId,
-            saved.id,
-            count,
-            mapping.haloClientId,
-            mapping.haloItemId,
-          ],
-        );
-        if (rows.length === 0) {
-          await this.enqueueReleaseInTransaction(tx, { ...job, licenceId: saved.id });
-        }
-        return rows.length > 0;
-      });
-      if (!recorded) return;
-      if (event !== 'licence.unchanged') {
-        await recordAudit(this.db, {
-          accountId: job.accountId,
-          actor: SYSTEM_ACTOR,
-          action:
-            event === 'licence.created' ? 'halopsa.licence.created' : 'halopsa.licence.updated',
-          customerId: job.customerId,
-          targetType: 'halopsa_licence',
-          targetId: saved.id,
-          before: licence ? { count: licence.count } : null,
-          after: {
-            endpoint: 'POST /api/SoftwareLicence',
-            clientId: mapping.haloClientId,
-            itemId: mapping.haloItemId,
-            count,
-            result: 'succeeded',
-          },
-        });
-      }
-      if (event !== 'licence.unchanged' || mapping.syncedCount !== count) {
-        await recordEvent(this.db, {
-          accountId: job.accountId,
-          customerId: job.customerId,
-          event,
-          outcome: 'succeeded',
-          message: `HaloPSA licence ${saved.id} for ${mapping.haloClientName} has count ${count}.`,
-          detail: { licenceId: saved.id, count, previousCount: licence?.count ?? null },
-        });
-      }
+      await this.writeOne({ job, mapping, count, licence });
       await this.connections.setStatus(job.accountId, 'healthy', null);
-      this.logger.info(
-        { accountId: job.accountId, customerId: job.customerId, licenceId: saved.id, count, event },
-        'synced licence count',
-      );
     } catch (error) {
-      // Waiting for a request slot or for the connection to be fixed is not a failed attempt.
-      const deferral = deferralOf(error);
-      if (deferral) throw deferral;
-      await this.recordFailure(job, error);
-      // HaloPSA's message for a 400 is in sync_error and the history. The same request would
-      // fail the same way, so it is not retried. The next domain change or reconciliation runs
-      // the sync again.
-      if (error instanceof HaloPsaError && error.code === 'validation_failed') return;
-      if (error instanceof HaloPsaError && AMBIGUOUS_CODES.includes(error.code)) {
-        // The write may still land after this attempt gave up (HaloPSA's gateway works on a
-        // request for up to about 60 s), and an older count landing last would stay wrong. A
-        // check after that window (DMARCDESK_HALOPSA_WRITE_SETTLE_SECONDS) repairs it.
-        await this.queue.enqueue(LICENCE_SYNC_QUEUE, job, {
-          singletonKey: job.customerId,
-          startAfterSeconds: this.options.writeSettleSeconds,
-        });
-      }
-      throw error;
+      await this.handleFailure(job, error);
     }
+  }
+
+  /**
+   * The batch job handler: sync every customer of `jobs`, with one list of each account's
+   * licences and one POST for its updates and one for its creates. Returns, per job id, null or
+   * what that customer's sync threw, as run() would have thrown it.
+   */
+  async runBatch(jobs: QueuedSync[]): Promise<Map<string, unknown>> {
+    const outcomes = new Map<string, unknown>();
+    const byAccount = new Map<string, Map<string, QueuedSync[]>>();
+    for (const job of jobs) {
+      const customers = byAccount.get(job.data.accountId) ?? new Map();
+      byAccount.set(job.data.accountId, customers);
+      // A customer can appear twice (a retry next to a new run); one sync serves both.
+      customers.set(job.data.customerId, [...(customers.get(job.data.customerId) ?? []), job]);
+    }
+
+    for (const [accountId, customers] of byAccount) {
+      const syncs = [...customers.values()].map((sameCustomer) => sameCustomer[0]!.data);
+      const results =
+        syncs.length === 1
+          ? new Map([[syncs[0]!.customerId, await this.runOneOutcome(syncs[0]!)]])
+          : await this.runAccount(accountId, syncs);
+      for (const [customerId, sameCustomer] of customers) {
+        for (const job of sameCustomer) outcomes.set(job.id, results.get(customerId) ?? null);
+      }
+    }
+    return outcomes;
+  }
+
+  /** Runs run() for `job` with the customer in the call context, and returns null or its error. */
+  private async runOneOutcome(job: LicenceSyncJob): Promise<unknown> {
+    const context = { ...currentCallContext(), customerId: job.customerId };
+    return outcomeOf(() => runWithCallContext(context, () => this.run(job)));
+  }
+
+  /** Syncs several customers of one account. Returns, per customer id, null or its error. */
+  private async runAccount(
+    accountId: string,
+    jobs: LicenceSyncJob[],
+  ): Promise<Map<string, unknown>> {
+    const outcomes = new Map<string, unknown>(jobs.map((job) => [job.customerId, null]));
+    if (!(await integrationEnabled(this.db, accountId))) {
+      this.logger.info(
+        { accountId, customers: jobs.length },
+        'integration is off; licence sync skipped',
+      );
+      return outcomes;
+    }
+
+    const pending: { job: LicenceSyncJob; mapping: CustomerMapping; count: number }[] = [];
+    for (const job of jobs) {
+      const mapping = await getMapping(this.db, accountId, job.customerId);
+      if (!mapping) continue;
+      pending.push({
+        job,
+        mapping,
+        count: await countBillableDomains(this.db, accountId, job.customerId),
+      });
+    }
+    if (pending.length === 0) return outcomes;
+
+    let client: HaloPsaClient;
+    let licences: HaloLicence[];
+    try {
+      client = await this.connections.clientFor(accountId);
+      // NOTE: this reads every licence of the HaloPSA instance, not only this account's
+      // customers' ones, so an instance with thousands of licences costs one GET per 100.
+      licences = await client.listLicences();
+    } catch (error) {
+      for (const { job } of pending) {
+        outcomes.set(job.customerId, await outcomeOf(() => this.handleFailure(job, error)));
+      }
+      return outcomes;
+    }
+
+    const byId = new Map(licences.map((licence) => [licence.id, licence]));
+    const plans: PlannedSync[] = [];
+    for (const { job, mapping, count } of pending) {
+      const outcome = await outcomeOf(async () => {
+        let current = mapping.licenceId ? (byId.get(mapping.licenceId) ?? null) : null;
+        // A licence the list leaves out (an inactive one, say) may still exist.
+        if (mapping.licenceId && !current) current = await client.getLicence(mapping.licenceId);
+        const licence =
+          current && current.client_id === mapping.haloClientId
+            ? current
+            : (licences.find(
+                (candidate) =>
+                  candidate.client_id === mapping.haloClientId &&
+                  candidate.item_id === mapping.haloItemId &&
+                  !candidate.deleted,
+              ) ?? null);
+        plans.push({ job, mapping, count, licence });
+      }).then((error) => (error === null ? null : this.failureOutcome(job, error)));
+      outcomes.set(job.customerId, outcome);
+    }
+
+    const unchanged = plans.filter((plan) => plan.licence && plan.licence.count === plan.count);
+    const updates = plans.filter((plan) => plan.licence && plan.licence.count !== plan.count);
+    const creates = plans.filter((plan) => !plan.licence);
+    for (const plan of unchanged) {
+      outcomes.set(
+        plan.job.customerId,
+        await outcomeOf(() => this.recordSaved(plan, plan.licence!, 'licence.unchanged')),
+      );
+    }
+    for (const group of [updates, creates]) {
+      for (const [customerId, outcome] of await this.writeTogether(client, group)) {
+        outcomes.set(customerId, outcome);
+      }
+    }
+
+    if (plans.some((plan) => outcomes.get(plan.job.customerId) === null)) {
+      await this.connections.setStatus(accountId, 'healthy', null);
+    }
+    return outcomes;
+  }
+
+  /**
+   * Saves the licences of `plans`, all updates or all creates, in one POST. The emulator saves
+   * all of a POST or none, so when HaloPSA rejects the POST each licence is sent again alone.
+   * NOTE: whether HaloPSA itself saves part of a rejected batch is not documented.
+   */
+  private async writeTogether(
+    client: HaloPsaClient,
+    plans: PlannedSync[],
+  ): Promise<Map<string, unknown>> {
+    const outcomes = new Map<string, unknown>();
+    if (plans.length === 0) return outcomes;
+    if (plans.length === 1) {
+      const [plan] = plans as [PlannedSync];
+      outcomes.set(plan.job.customerId, await this.writeOneOutcome(plan));
+      return outcomes;
+    }
+
+    let saved: HaloLicence[];
+    try {
+      saved = await client.saveLicences(plans.map(licenceInputOf));
+    } catch (error) {
+      // A 400 or a 404 (an updated licence removed in HaloPSA) may be the fault of one licence.
+      const rejected =
+        error instanceof HaloPsaError && ['validation_failed', 'not_found'].includes(error.code);
+      if (rejected) {
+        this.logger.info(
+          { accountId: plans[0]!.job.accountId, licences: plans.length, err: error },
+          'HaloPSA rejected a licence batch, so each licence is sent again alone',
+        );
+      }
+      for (const plan of plans) {
+        outcomes.set(
+          plan.job.customerId,
+          rejected
+            ? await this.writeOneOutcome(plan)
+            : await outcomeOf(() => this.handleFailure(plan.job, error)),
+        );
+      }
+      return outcomes;
+    }
+
+    for (const plan of plans) {
+      const row = savedRowOf(plan, plans, saved);
+      if (!row) {
+        // The write went out, but its response does not show this customer's licence. A new
+        // run reads the licence back: it adopts a created one, so no second one is made.
+        this.logger.warn(
+          { accountId: plan.job.accountId, customerId: plan.job.customerId },
+          "HaloPSA's response to a licence batch lacks this customer's licence; checking again",
+        );
+        outcomes.set(
+          plan.job.customerId,
+          await outcomeOf(() => this.enqueue(plan.job.accountId, plan.job.customerId)),
+        );
+        continue;
+      }
+      const event = plan.licence ? 'licence.updated' : 'licence.created';
+      outcomes.set(plan.job.customerId, await outcomeOf(() => this.recordSaved(plan, row, event)));
+    }
+    return outcomes;
+  }
+
+  /** Writes one customer's licence alone and returns null or the error its run would throw. */
+  private async writeOneOutcome(plan: PlannedSync): Promise<unknown> {
+    return outcomeOf(() =>
+      runWithCallContext({ ...currentCallContext(), customerId: plan.job.customerId }, async () => {
+        try {
+          await this.writeOne(plan);
+        } catch (error) {
+          await this.handleFailure(plan.job, error);
+        }
+      }),
+    );
+  }
+
+  /** Creates or updates the licence of `plan` in its own POST unless its count is right. */
+  private async writeOne(plan: PlannedSync): Promise<void> {
+    const client = await this.connections.clientFor(plan.job.accountId);
+    if (plan.licence && plan.licence.count === plan.count) {
+      await this.recordSaved(plan, plan.licence, 'licence.unchanged');
+      return;
+    }
+    const [saved] = (await client.saveLicences([licenceInputOf(plan)])) as [HaloLicence];
+    await this.recordSaved(plan, saved, plan.licence ? 'licence.updated' : 'licence.created');
+  }
+
+  /** Stores the licence HaloPSA saved for `plan` on its mapping, with audit and history. */
+  private async recordSaved(
+    plan: PlannedSync,
+    saved: HaloLicence,
+    event: 'licence.created' | 'licence.updated' | 'licence.unchanged',
+  ): Promise<void> {
+    const { job, mapping, count, licence } = plan;
+    // The mapping may have been removed or pointed elsewhere while HaloPSA was called; then
+    // the licence just written belongs to no mapping and is released instead of recorded.
+    const recorded = await this.db.transaction(async (tx) => {
+      const rows = await tx.query(
+        `UPDATE halopsa_customer_mappings
+            SET halo_licence_id = $3, synced_count = $4, synced_at = now(), sync_error = NULL
+          WHERE account_id = $1 AND customer_id = $2 AND halo_client_id = $5 AND halo_item_id = $6
+          RETURNING customer_id`,
+        [job.accountId, job.customerId, saved.id, count, mapping.haloClientId, mapping.haloItemId],
+      );
+      if (rows.length === 0) {
+        await this.enqueueReleaseInTransaction(tx, { ...job, licenceId: saved.id });
+      }
+      return rows.length > 0;
+    });
+    if (!recorded) return;
+    if (event !== 'licence.unchanged') {
+      await recordAudit(this.db, {
+        accountId: job.accountId,
+        actor: SYSTEM_ACTOR,
+        action: event === 'licence.created' ? 'halopsa.licence.created' : 'halopsa.licence.updated',
+        customerId: job.customerId,
+        targetType: 'halopsa_licence',
+        targetId: saved.id,
+        before: licence ? { count: licence.count } : null,
+        after: {
+          endpoint: 'POST /api/SoftwareLicence',
+          clientId: mapping.haloClientId,
+          itemId: mapping.haloItemId,
+          count,
+          result: 'succeeded',
+        },
+      });
+    }
+    if (event !== 'licence.unchanged' || mapping.syncedCount !== count) {
+      await recordEvent(this.db, {
+        accountId: job.accountId,
+        customerId: job.customerId,
+        event,
+        outcome: 'succeeded',
+        message: `HaloPSA licence ${saved.id} for ${mapping.haloClientName} has count ${count}.`,
+        detail: { licenceId: saved.id, count, previousCount: licence?.count ?? null },
+      });
+    }
+    this.logger.info(
+      { accountId: job.accountId, customerId: job.customerId, licenceId: saved.id, count, event },
+      'synced licence count',
+    );
+  }
+
+  /** Returns null or the error that handleFailure() throws for `error`. */
+  private async failureOutcome(job: LicenceSyncJob, error: unknown): Promise<unknown> {
+    return outcomeOf(() => this.handleFailure(job, error));
+  }
+
+  /**
+   * Records a failed sync of `job` and throws what the queue needs: the deferral, or the error
+   * so that the attempt is retried. Returns without a throw for a 400, which is not retried.
+   */
+  private async handleFailure(job: LicenceSyncJob, error: unknown): Promise<void> {
+    // Waiting for a request slot or for the connection to be fixed is not a failed attempt.
+    const deferral = deferralOf(error);
+    if (deferral) throw deferral;
+    await this.recordFailure(job, error);
+    // HaloPSA's message for a 400 is in sync_error and the history. The same request would
+    // fail the same way, so it is not retried. The next domain change or reconciliation runs
+    // the sync again.
+    if (error instanceof HaloPsaError && error.code === 'validation_failed') return;
+    if (error instanceof HaloPsaError && AMBIGUOUS_CODES.includes(error.code)) {
+      // The write may still land after this attempt gave up (HaloPSA's gateway works on a
+      // request for up to about 60 s), and an older count landing last would stay wrong. A
+      // check after that window (DMARCDESK_HALOPSA_WRITE_SETTLE_SECONDS) repairs it.
+      await this.queue.enqueue(LICENCE_SYNC_QUEUE, job, {
+        singletonKey: job.customerId,
+        startAfterSeconds: this.options.writeSettleSeconds,
+      });
+    }
+    throw error;
   }
 
   /**
@@ -320,4 +521,64 @@ export class LicenceSync {
       await this.connections.setStatus(job.accountId, 'needs_attention', error.message);
     }
   }
+}
+
+/** A licence sync job as the queue hands it over. */
+export interface QueuedSync {
+  id: string;
+  data: LicenceSyncJob;
+}
+
+/** One customer's sync: its mapping, its billable count and its licence before the write. */
+interface PlannedSync {
+  job: LicenceSyncJob;
+  mapping: CustomerMapping;
+  count: number;
+  /** The customer's licence in HaloPSA, or null when it has none yet. */
+  licence: HaloLicence | null;
+}
+
+/** Runs `work` and returns null, or what it threw. */
+async function outcomeOf(work: () => Promise<unknown>): Promise<unknown> {
+  try {
+    await work();
+    return null;
+  } catch (error) {
+    return error;
+  }
+}
+
+function licenceInputOf(plan: PlannedSync): HaloLicenceInput {
+  if (plan.licence) return { id: plan.licence.id, count: plan.count };
+  return {
+    client_id: plan.mapping.haloClientId,
+    item_id: plan.mapping.haloItemId,
+    name: plan.mapping.haloItemName,
+    count: plan.count,
+  };
+}
+
+/**
+ * Finds the row of `plan` among the licences one POST of `plans` saved: an update by its id, a
+ * created licence by its client and item. Without item_id in the response a client with two
+ * created licences in `plans` is ambiguous, so neither is matched.
+ */
+function savedRowOf(
+  plan: PlannedSync,
+  plans: PlannedSync[],
+  saved: HaloLicence[],
+): HaloLicence | undefined {
+  if (plan.licence) {
+    const id = plan.licence.id;
+    return saved.find((row) => row.id === id);
+  }
+  const { haloClientId, haloItemId } = plan.mapping;
+  const sameClient = saved.filter((row) => row.client_id === haloClientId);
+  const withItem = sameClient.filter((row) => row.item_id === haloItemId);
+  if (withItem.length === 1) return withItem[0];
+  const createsOfClient = plans.filter(
+    (other) => !other.licence && other.mapping.haloClientId === haloClientId,
+  );
+  const itemless = sameClient.filter((row) => row.item_id === undefined);
+  return createsOfClient.length === 1 && itemless.length === 1 ? itemless[0] : undefined;
 }
