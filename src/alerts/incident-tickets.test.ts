@@ -341,6 +341,31 @@ for (const engine of DATABASE_ENGINES) {
       assert.equal(ticket.priority_id, undefined);
       assert.equal(ticket.source, 9);
     });
+
+    test('lost note response adds one note', async () => {
+      await domainsWithTickets(context, ['lost-note.example']);
+      await uploadDay(context, 'lost-note.example', 1, 5);
+      const ticket = await eventually(async () => {
+        const tickets = await ticketsOf(context, 'lost-note.example');
+        return tickets.length === 1 ? tickets[0] : undefined;
+      }, 'the incident ticket');
+
+      // HaloPSA saves the note, then the connection drops before its response.
+      await emulatorControl(context.emulator, '/faults', {
+        faults: [{ match: { method: 'POST', path: '/api/Actions' }, kind: 'drop-response' }],
+      });
+      await uploadDay(context, 'lost-note.example', 2, 6);
+      const noted = await eventually(async () => {
+        const { alerts } = await incidentOf(context, 'lost-note.example');
+        return alerts.some((alert: { ticketStatus: string }) => alert.ticketStatus === 'noted')
+          ? alerts
+          : undefined;
+      }, 'the firing recorded as noted after the retry');
+      assert.equal(noted.length, 2);
+      const notes = await notesOn(context, ticket.id);
+      assert.equal(notes.length, 1);
+      assert.match(String(notes[0]!.note), /dmarcdesk note reference: [0-9a-f]{20}$/);
+    });
   });
 
   describe(`flapping on ${engine}`, () => {

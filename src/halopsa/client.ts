@@ -338,6 +338,16 @@ export class HaloPsaClient {
     return this.#post('Tickets', input, ticketSchema, 'ticket');
   }
 
+  /**
+   * Returns the actions of one ticket, to detect a note added earlier by a call whose response
+   * was lost.
+   * NOTE: the emulator's list rows carry the whole action, `note` included. Whether HaloPSA's
+   * list rows always include `note` is not public.
+   */
+  async listTicketActions(ticketId: number): Promise<HaloAction[]> {
+    return this.#listAll('Actions', 'actions', actionSchema, 'action', { ticket_id: ticketId });
+  }
+
   /** Adds actions (notes, updates) to tickets in one POST and returns them as saved. */
   async addActions(input: HaloActionInput[]): Promise<HaloAction[]> {
     return this.#post('Actions', input, actionSchema, 'action');

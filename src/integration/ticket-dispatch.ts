@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Job } from 'pg-boss';
 import type { Logger } from 'pino';
 import {
@@ -437,8 +438,9 @@ export class TicketDispatch {
    * noted, or the closing note once the incident resolved. While the minimum interval since the
    * last note has not passed, it sends nothing and the firings stay held, until the periodic
    * flush queues it again.
-   * NOTE: HaloPSA actions carry no third-party id to look up, so a note whose response was
-   * lost is sent again by the retry.
+   * HaloPSA actions carry no third-party id, so each note ends with a reference derived from
+   * its incident and firings, and a retry first looks for that reference among the ticket's
+   * actions: a note whose response was lost is recorded, not sent again.
    */
   async runNote(data: TicketNoteJob, job: Job<TicketNoteJob>): Promise<void> {
     const incident = await getIncident(this.db, data.accountId, data.incidentId);
@@ -455,21 +457,36 @@ export class TicketDispatch {
     const firings = await Promise.all(
       firingIds.map((id) => getAlert(this.db, incident.accountId, id)),
     );
-    const note = formatIncidentNote({ incident, firings, closing, publicUrl: this.publicUrl });
+    const reference = noteReference(incident.id, firingIds, closing);
+    const note = `${formatIncidentNote({ incident, firings, closing, publicUrl: this.publicUrl })}\n${reference}`;
     const ticketId = incident.halopsaTicketId;
     const outcomeId = this.settings.noteOutcomeId;
     try {
       const client = await this.connections.clientFor(incident.accountId);
+      const earlier =
+        job.retryCount > 0
+          ? (await client.listTicketActions(ticketId)).find((action) =>
+              action.note?.includes(reference),
+            )
+          : undefined;
+      if (earlier) {
+        this.logger.info(
+          { incidentId: incident.id, ticketId, actionId: earlier.id },
+          'note found on the ticket from an earlier attempt; not sent again',
+        );
+      }
       // hiddenfromuser keeps the note private to agents, and sendemail false mails no one.
-      const [action] = await client.addActions([
-        {
-          ticket_id: ticketId,
-          outcome_id: outcomeId,
-          note,
-          hiddenfromuser: true,
-          sendemail: false,
-        },
-      ]);
+      const [action] = earlier
+        ? [earlier]
+        : await client.addActions([
+            {
+              ticket_id: ticketId,
+              outcome_id: outcomeId,
+              note,
+              hiddenfromuser: true,
+              sendemail: false,
+            },
+          ]);
       await insertIncidentNote(this.db, {
         accountId: incident.accountId,
         incidentId: incident.id,
@@ -574,8 +591,8 @@ export class TicketDispatch {
       });
     }
     if (forbidden) {
-      // Only notes need this outcome, so the connection stays usable for tickets and licences;
-      // the summary shows the message until a connection check or a later note succeeds.
+      // Only notes need this outcome, so tickets and licences still go out. The summary shows
+      // the message until a connection check or a later note succeeds.
       await this.connections.recordNoteOutcome(
         incident.accountId,
         note.outcomeId,
@@ -587,6 +604,18 @@ export class TicketDispatch {
     }
     if (!permanent) throw error;
   }
+}
+
+/**
+ * Build the reference line that ends a note: the same incident, firings and kind always give
+ * the same reference, so a retry can find a note that an earlier attempt added.
+ */
+function noteReference(incidentId: string, firingIds: string[], closing: boolean): string {
+  const digest = createHash('sha256')
+    .update(`${incidentId}|${closing ? 'closing' : 'firing'}|${[...firingIds].sort().join(',')}`)
+    .digest('hex')
+    .slice(0, 20);
+  return `dmarcdesk note reference: ${digest}`;
 }
 
 async function holdFirings(db: Queryable, alertIds: string[]): Promise<void> {
