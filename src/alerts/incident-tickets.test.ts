@@ -202,6 +202,10 @@ for (const engine of DATABASE_ENGINES) {
       assert.equal(first.hiddenfromuser, true);
       assert.match(String(first.note), /fired again: 1 firing since the last update/);
       assert.match(String(first.note), /6 of 26 messages failed DMARC/);
+      assert.match(
+        String(first.note),
+        /Incident in dmarcdesk: http:\/\/\S+\/alerts\/[0-9a-f-]{36}\n/,
+      );
 
       await uploadDay(context, 'notes.example', 3, 7);
       const notes = await eventually(async () => {

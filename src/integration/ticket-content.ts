@@ -233,12 +233,13 @@ export function formatIncidentNote(input: {
       lines.push(`- and ${firings.length - NOTE_FIRING_LINES} more`);
     }
   }
-  // NOTE: no page is served at /incidents/:id until the web UI exists; the incident and its
-  // firings are readable today through GET /api/v1/incidents/:id.
+  // The alert page shows the incident with all its firings and notes, so the note links to the
+  // page of its latest firing, or of the ticket's first alert for a closing note.
+  const linkedAlertId = firings.at(-1)?.id ?? incident.ticketAlertId;
   lines.push(
     '',
     `Firings in this incident: ${incident.firingCount}, opened ${incident.openedAt.toISOString()}.`,
-    `Incident in dmarcdesk: ${input.publicUrl}/incidents/${incident.id}`,
+    ...(linkedAlertId ? [`Incident in dmarcdesk: ${input.publicUrl}/alerts/${linkedAlertId}`] : []),
     `dmarcdesk incident id: ${incident.id}`,
   );
   return lines.join('\n');
