@@ -68,6 +68,8 @@ import { ReportIngestService } from './reports/ingest.ts';
 import { startReceivers, type Receivers } from './reports/receivers.ts';
 import { reportRoutes } from './reports/routes.ts';
 
+/** Workers per process for the ticket and note queues. */
+const TICKET_WORKERS = 4;
 export interface App {
   config: Config;
   db: Database;
@@ -260,13 +262,17 @@ export async function createApp(
         LICENCE_RELEASE_QUEUE,
         asCalls(LICENCE_RELEASE_QUEUE, 'standard', (data) => licences.release(data)),
       );
+      // Each worker fetches its next job about a second after the last one, so a backlog of
+      // tickets and notes drains at about one job per second per worker.
       await queue.work<TicketCreateJob>(
         TICKET_CREATE_QUEUE,
         asCalls(TICKET_CREATE_QUEUE, 'urgent', (data, job) => tickets.run(data, job)),
+        { concurrency: TICKET_WORKERS },
       );
       await queue.work<TicketNoteJob>(
         TICKET_NOTE_QUEUE,
         asCalls(TICKET_NOTE_QUEUE, 'urgent', (data, job) => tickets.runNote(data, job)),
+        { concurrency: TICKET_WORKERS },
       );
       await queue.work<ReconcileJob>(
         RECONCILE_QUEUE,

@@ -152,17 +152,19 @@ export class JobQueue {
 
   /**
    * Run `handler` for each job of `name`. A handler that throws fails that attempt; pg-boss
-   * retries it with backoff until the queue's retry limit.
+   * retries it with backoff until the queue's retry limit. `concurrency` workers of this
+   * process take jobs of the queue at once (1 unless given).
    */
   async work<Data extends object>(
     name: string,
     handler: JobHandler<Data>,
-    options: { pollingIntervalSeconds?: number } = {},
+    options: { pollingIntervalSeconds?: number; concurrency?: number } = {},
   ): Promise<void> {
     await this.boss.work<Data>(
       name,
       {
         batchSize: 1,
+        localConcurrency: options.concurrency ?? 1,
         pollingIntervalSeconds: options.pollingIntervalSeconds ?? 1,
         // NOTIFY wakes a worker once per send, but it takes one job per fetch, so a burst of
         // jobs would otherwise wait for pg-boss's 30-second backstop poll between jobs.
