@@ -858,6 +858,9 @@ describe('delivery fault soak', { skip: SKIP_REASON }, () => {
         );
       }
       // A retried note looks for its reference on the ticket first, so none is added twice.
+      // NOTE: the reference is built from the firings not yet noted, so a note retried after
+      // new firings arrived gets a new one and repeats the earlier firings. The full size met
+      // this once (601 notes on the tickets for 600 sent).
       assert.equal(notesInHalo, notesSent, 'notes in HaloPSA');
       assert.ok(firingsInNotes >= notedAlerts.size, 'firings in HaloPSA notes');
       assert.deepEqual(wrongLicences, [], 'licence counts');
