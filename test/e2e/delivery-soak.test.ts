@@ -36,9 +36,9 @@ interface SoakSize {
   drainTimeoutMs: number;
 }
 
-// Each service process runs one ticket job at a time and fetches the next one a second later,
-// so a backlog of tickets drains at about one per second and process. The full size has 600
-// incidents, which takes far longer than the default size.
+// Each ticket worker of a service process fetches its next job about a second after the last
+// one, so a backlog of tickets drains at a few per second. The full size has 600 incidents,
+// which takes far longer than the default size.
 const FULL_SIZE: SoakSize = {
   customers: 200,
   alerts: 10_000,
