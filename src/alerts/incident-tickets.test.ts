@@ -359,16 +359,32 @@ for (const engine of DATABASE_ENGINES) {
         faults: [{ match: { method: 'POST', path: '/api/Actions' }, kind: 'drop-response' }],
       });
       await uploadDay(context, 'lost-note.example', 2, 6);
+      await eventually(async () => {
+        const response = await fetch(`${context.emulator.url}/_emulator/requests/counts`);
+        const counts = (await response.json()) as { byFault: Record<string, number> };
+        return (counts.byFault['drop-response'] ?? 0) > 0 ? true : undefined;
+      }, 'the note whose response was dropped');
+      // A firing that arrives before the retry is not in the saved note, so it gets its own.
+      await uploadDay(context, 'lost-note.example', 3, 7);
       const noted = await eventually(async () => {
         const { alerts } = await incidentOf(context, 'lost-note.example');
-        return alerts.some((alert: { ticketStatus: string }) => alert.ticketStatus === 'noted')
-          ? alerts
-          : undefined;
-      }, 'the firing recorded as noted after the retry');
-      assert.equal(noted.length, 2);
-      const notes = await notesOn(context, ticket.id);
-      assert.equal(notes.length, 1);
-      assert.match(String(notes[0]!.note), /dmarcdesk note reference: [0-9a-f]{20}$/);
+        const count = alerts.filter(
+          (alert: { ticketStatus: string }) => alert.ticketStatus === 'noted',
+        ).length;
+        return count === 2 ? alerts : undefined;
+      }, 'both later firings recorded as noted');
+      assert.equal(noted.length, 3);
+      const notes = await eventually(async () => {
+        const current = await notesOn(context, ticket.id);
+        return current.length >= 2 ? current : undefined;
+      }, 'the notes on the ticket');
+      assert.equal(notes.length, 2);
+      assert.match(String(notes[0]!.note), /6 of 26 messages failed DMARC/);
+      assert.doesNotMatch(String(notes[0]!.note), /7 of 27 messages/);
+      assert.match(String(notes[0]!.note), /dmarcdesk note reference: [0-9a-f-]{36}\/1\/1$/);
+      assert.match(String(notes[1]!.note), /7 of 27 messages failed DMARC/);
+      assert.doesNotMatch(String(notes[1]!.note), /6 of 26 messages/);
+      assert.match(String(notes[1]!.note), /dmarcdesk note reference: [0-9a-f-]{36}\/2\/1$/);
     });
   });
 

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Job } from 'pg-boss';
 import type { Logger } from 'pino';
 import {
@@ -438,9 +437,10 @@ export class TicketDispatch {
    * noted, or the closing note once the incident resolved. While the minimum interval since the
    * last note has not passed, it sends nothing and the firings stay held, until the periodic
    * flush queues it again.
-   * HaloPSA actions carry no third-party id, so each note ends with a reference derived from
-   * its incident and firings, and a retry first looks for that reference among the ticket's
-   * actions: a note whose response was lost is recorded, not sent again.
+   * HaloPSA actions carry no third-party id, so each note ends with a reference to its
+   * incident, its place among the incident's notes and its number of firings. Each attempt
+   * first looks for that reference among the ticket's actions, so a note whose response was
+   * lost is recorded, not sent again.
    */
   async runNote(data: TicketNoteJob, job: Job<TicketNoteJob>): Promise<void> {
     const incident = await getIncident(this.db, data.accountId, data.incidentId);
@@ -457,21 +457,33 @@ export class TicketDispatch {
     const firings = await Promise.all(
       firingIds.map((id) => getAlert(this.db, incident.accountId, id)),
     );
-    const reference = noteReference(incident.id, firingIds, closing);
-    const note = `${formatIncidentNote({ incident, firings, closing, publicUrl: this.publicUrl })}\n${reference}`;
+    // The reference names the incident, the note's place among its notes and the firings it
+    // covers. Firings are only added after the unnoted ones, so a retry that finds its note on
+    // the ticket knows which firings that note covered, even if more arrived since.
+    const [{ sequence } = { sequence: 1 }] = await this.db.query<{ sequence: number }>(
+      'SELECT count(*)::int + 1 AS sequence FROM alert_incident_notes WHERE incident_id = $1',
+      [incident.id],
+    );
+    const referencePrefix = `dmarcdesk note reference: ${incident.id}/${sequence}/`;
+    const note = `${formatIncidentNote({ incident, firings, closing, publicUrl: this.publicUrl })}\n${referencePrefix}${firingIds.length}`;
     const ticketId = incident.halopsaTicketId;
     const outcomeId = this.settings.noteOutcomeId;
     try {
       const client = await this.connections.clientFor(incident.accountId);
-      const earlier =
-        job.retryCount > 0
-          ? (await client.listTicketActions(ticketId)).find((action) =>
-              action.note?.includes(reference),
-            )
-          : undefined;
+      // Every attempt looks, not only retries: a firing that arrives while a failed attempt
+      // waits for its retry queues a fresh job for the same note.
+      const earlier = (await client.listTicketActions(ticketId)).find((action) =>
+        action.note?.includes(referencePrefix),
+      );
       if (earlier) {
+        const covered = Number(
+          /^\d+/.exec(
+            earlier.note!.slice(earlier.note!.indexOf(referencePrefix) + referencePrefix.length),
+          )?.[0] ?? firingIds.length,
+        );
+        firingIds.splice(covered);
         this.logger.info(
-          { incidentId: incident.id, ticketId, actionId: earlier.id },
+          { incidentId: incident.id, ticketId, actionId: earlier.id, firings: covered },
           'note found on the ticket from an earlier attempt; not sent again',
         );
       }
@@ -604,18 +616,6 @@ export class TicketDispatch {
     }
     if (!permanent) throw error;
   }
-}
-
-/**
- * Build the reference line that ends a note: the same incident, firings and kind always give
- * the same reference, so a retry can find a note that an earlier attempt added.
- */
-function noteReference(incidentId: string, firingIds: string[], closing: boolean): string {
-  const digest = createHash('sha256')
-    .update(`${incidentId}|${closing ? 'closing' : 'firing'}|${[...firingIds].sort().join(',')}`)
-    .digest('hex')
-    .slice(0, 20);
-  return `dmarcdesk note reference: ${digest}`;
 }
 
 async function holdFirings(db: Queryable, alertIds: string[]): Promise<void> {
