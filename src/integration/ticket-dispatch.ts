@@ -459,7 +459,7 @@ export class TicketDispatch {
     );
     // The reference names the incident, the note's place among its notes and the firings it
     // covers. Firings are only added after the unnoted ones, so a retry that finds its note on
-    // the ticket knows which firings that note covered, even if more arrived since.
+    // the ticket can tell which firings that note covered, even if more arrived since.
     const [{ sequence } = { sequence: 1 }] = await this.db.query<{ sequence: number }>(
       'SELECT count(*)::int + 1 AS sequence FROM alert_incident_notes WHERE incident_id = $1',
       [incident.id],
