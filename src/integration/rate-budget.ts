@@ -30,8 +30,9 @@ export class RateBudgetRefusal extends HaloPsaError {
     this.retryAt = retryAt;
   }
 }
-// TODO: each ticket and licence write is one POST of one record. HaloPSA accepts an array on
-// POST /api/Tickets and /api/SoftwareLicence, so batching a burst of writes would save slots.
+// TODO: licence counts go out in one POST per account (licence-sync.ts), but each ticket is
+// still one GET of its third-party id and one POST. HaloPSA accepts an array on POST
+// /api/Tickets, so a burst of tickets for one account could share a POST and save slots.
 
 export interface RateBudgetSettings {
   /** Grants per rolling window and instance; below HaloPSA's hosted limit of 300 per 300 s. */
