@@ -28,6 +28,7 @@ import {
   LICENCE_SYNC_BATCH_SIZE,
   LICENCE_SYNC_QUEUE,
   type LicenceReleaseJob,
+  TICKET_CREATE_BATCH_SIZE,
   TICKET_CREATE_QUEUE,
   type LicenceSyncJob,
   type TicketCreateJob,
@@ -68,8 +69,8 @@ import { ReportIngestService } from './reports/ingest.ts';
 import { startReceivers, type Receivers } from './reports/receivers.ts';
 import { reportRoutes } from './reports/routes.ts';
 
-/** Workers per process for the ticket and note queues. */
-const TICKET_WORKERS = 4;
+/** Workers per process for the note queue. */
+const NOTE_WORKERS = 4;
 export interface App {
   config: Config;
   db: Database;
@@ -262,17 +263,22 @@ export async function createApp(
         LICENCE_RELEASE_QUEUE,
         asCalls(LICENCE_RELEASE_QUEUE, 'standard', (data) => licences.release(data)),
       );
-      // Each worker fetches its next job about a second after the last one, so a backlog of
-      // tickets and notes drains at about one job per second per worker.
-      await queue.work<TicketCreateJob>(
+      // Tickets go out in batches, so that one POST carries the tickets of many alerts.
+      await queue.workBatch<TicketCreateJob>(
         TICKET_CREATE_QUEUE,
-        asCalls(TICKET_CREATE_QUEUE, 'urgent', (data, job) => tickets.run(data, job)),
-        { concurrency: TICKET_WORKERS },
+        (jobs) =>
+          runWithCallContext(
+            { priority: 'urgent', jobKind: TICKET_CREATE_QUEUE, customerId: null },
+            () => tickets.runBatch(jobs),
+          ),
+        { batchSize: TICKET_CREATE_BATCH_SIZE },
       );
+      // Each worker fetches its next job about a second after the last one, so a backlog of
+      // notes drains at about one job per second per worker.
       await queue.work<TicketNoteJob>(
         TICKET_NOTE_QUEUE,
         asCalls(TICKET_NOTE_QUEUE, 'urgent', (data, job) => tickets.runNote(data, job)),
-        { concurrency: TICKET_WORKERS },
+        { concurrency: NOTE_WORKERS },
       );
       await queue.work<ReconcileJob>(
         RECONCILE_QUEUE,

@@ -11,6 +11,12 @@ export const LICENCE_RELEASE_QUEUE = 'halopsa-licence-release';
  */
 export const LICENCE_SYNC_BATCH_SIZE = 50;
 
+/**
+ * Ticket jobs one worker takes at a time. Each alert still costs a lookup of its id, but the
+ * tickets of one account in a batch go to HaloPSA in one POST.
+ */
+export const TICKET_CREATE_BATCH_SIZE = 20;
+
 export interface LicenceSyncJob {
   accountId: string;
   customerId: string;

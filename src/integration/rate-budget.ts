@@ -30,9 +30,8 @@ export class RateBudgetRefusal extends HaloPsaError {
     this.retryAt = retryAt;
   }
 }
-// TODO: licence counts go out in one POST per account (licence-sync.ts), but each ticket is
-// still one GET of its third-party id and one POST. HaloPSA accepts an array on POST
-// /api/Tickets, so a burst of tickets for one account could share a POST and save slots.
+// TODO: licence counts and new tickets go out in one POST per account and batch, but each note
+// is still one POST /api/Actions of its own, and each ticket costs one lookup of its alert id.
 
 export interface RateBudgetSettings {
   /** Grants per rolling window and instance; below HaloPSA's hosted limit of 300 per 300 s. */

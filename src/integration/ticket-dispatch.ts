@@ -34,7 +34,7 @@ import { integrationEnabled } from './account-gate.ts';
 import { TICKET_CREATE_QUEUE, TICKET_CREATE_RETRY_LIMIT, type TicketCreateJob } from './jobs.ts';
 import { getMapping } from './mappings.ts';
 import { formatIncidentNote, formatTicket } from './ticket-content.ts';
-import { getTicketRule } from './ticket-rules.ts';
+import { getTicketRule, type TicketRule } from './ticket-rules.ts';
 
 export const TICKET_NOTE_QUEUE = 'halopsa-ticket-note';
 
@@ -99,6 +99,32 @@ const OUTCOME_FORBIDDEN = /do not have access to this action/i;
 const CONNECTION_CODES = ['invalid_credentials', 'token_rejected', 'permission_missing'];
 // Incidents the periodic flush queues at once; the rest wait for its next run.
 const FLUSH_BATCH = 200;
+
+type TicketInput = HaloTicketInput & { source?: number };
+
+/** The fields of a pg-boss ticket job that run() and runBatch() read. */
+export type TicketJob = Pick<Job<TicketCreateJob>, 'id' | 'data' | 'retryCount'>;
+
+/** An alert whose ticket is due, with the mapping and rule it is made from. */
+interface ReadyTicket {
+  alert: Alert;
+  haloClientId: number;
+  rule: TicketRule;
+}
+
+/** The ticket built for an alert, and the ticket HaloPSA already has for it, if any. */
+interface TicketLookup {
+  client: HaloPsaClient;
+  existing: HaloTicket | undefined;
+  input: TicketInput;
+}
+
+/** A ticket job of a batch whose ticket is still to be created. */
+interface PendingTicket {
+  job: TicketJob;
+  ready: ReadyTicket;
+  lookup: TicketLookup;
+}
 
 /**
  * Turns alerts into HaloPSA tickets, one per incident, and later firings and the resolution
@@ -198,15 +224,123 @@ export class TicketDispatch {
    * in HaloPSA, so that a retry after a lost response adopts the ticket the earlier attempt
    * made instead of making a second one.
    */
-  async run(data: TicketCreateJob, job: Job<TicketCreateJob>): Promise<void> {
+  async run(data: TicketCreateJob, job: TicketJob): Promise<void> {
+    const ready = await this.ticketReady(data);
+    if (!ready) return;
+    try {
+      const lookup = await this.lookUpTicket(ready);
+      if (lookup.existing) {
+        await this.ticketStored(ready, data, lookup.existing, { adopted: true });
+        return;
+      }
+      const created = await this.createTicket(lookup.client, ready.alert, lookup.input);
+      await this.ticketStored(ready, data, created.ticket, {
+        adopted: false,
+        priorityDropped: created.priorityDropped,
+      });
+    } catch (error) {
+      await this.ticketFailed(ready, data, job, error);
+    }
+  }
+
+  /**
+   * Create the tickets of a batch of ticket jobs. Each alert is looked up by its id first, as
+   * in run(), and the tickets still missing for one account go to HaloPSA in one POST. A batch
+   * that HaloPSA rejects as invalid is sent again one ticket at a time, each looked up first,
+   * so that only the invalid ticket fails. Returns each job's outcome: null, or the error that
+   * job's run raised.
+   */
+  async runBatch(jobs: TicketJob[]): Promise<Map<string, unknown>> {
+    const outcomes = new Map<string, unknown>();
+    const settle = async (job: TicketJob, work: () => Promise<void>) => {
+      try {
+        await work();
+        outcomes.set(job.id, null);
+      } catch (error) {
+        outcomes.set(job.id, error);
+      }
+    };
+
+    const toCreate = new Map<string, PendingTicket[]>();
+    for (const job of jobs) {
+      await settle(job, async () => {
+        const ready = await this.ticketReady(job.data);
+        if (!ready) return;
+        try {
+          const lookup = await this.lookUpTicket(ready);
+          if (lookup.existing) {
+            await this.ticketStored(ready, job.data, lookup.existing, { adopted: true });
+            return;
+          }
+          const pending = toCreate.get(ready.alert.accountId) ?? [];
+          pending.push({ job, ready, lookup });
+          toCreate.set(ready.alert.accountId, pending);
+        } catch (error) {
+          await this.ticketFailed(ready, job.data, job, error);
+        }
+      });
+    }
+
+    for (const pending of toCreate.values()) {
+      if (pending.length === 1) {
+        const [only] = pending as [PendingTicket];
+        await settle(only.job, () => this.run(only.job.data, only.job));
+        continue;
+      }
+      let tickets: HaloTicket[];
+      try {
+        tickets = await pending[0]!.lookup.client.createTickets(
+          pending.map((entry) => entry.lookup.input),
+        );
+      } catch (error) {
+        if (error instanceof HaloPsaError && error.code === 'validation_failed') {
+          this.logger.warn(
+            { alerts: pending.map((entry) => entry.ready.alert.id), err: error },
+            'HaloPSA rejected a batch of tickets; sending each ticket alone',
+          );
+          for (const entry of pending) {
+            await settle(entry.job, () => this.run(entry.job.data, entry.job));
+          }
+          continue;
+        }
+        for (const entry of pending) {
+          await settle(entry.job, () =>
+            this.ticketFailed(entry.ready, entry.job.data, entry.job, error),
+          );
+        }
+        continue;
+      }
+      for (const entry of pending) {
+        await settle(entry.job, async () => {
+          const ticket = tickets.find(
+            (candidate) => candidate.third_party_id_string === entry.ready.alert.id,
+          );
+          // The next attempt looks the alert up again and adopts the ticket if it exists.
+          if (!ticket) {
+            throw new Error(
+              `HaloPSA's response to a batch of ${pending.length} tickets has no ticket with third_party_id_string ${entry.ready.alert.id}.`,
+            );
+          }
+          await this.ticketStored(entry.ready, entry.job.data, ticket, { adopted: false });
+        });
+      }
+    }
+    return outcomes;
+  }
+
+  /**
+   * Load the alert, its mapping and its ticket rule. Returns null when no ticket is to be made:
+   * the alert has one, or a failure or a wait for a mapping problem was recorded instead.
+   */
+  private async ticketReady(data: TicketCreateJob): Promise<ReadyTicket | null> {
     const alert = await getAlert(this.db, data.accountId, data.alertId);
-    if (alert.halopsaTicketId !== null) return;
+    if (alert.halopsaTicketId !== null) return null;
     if (!(await integrationEnabled(this.db, alert.accountId))) {
       await this.recordTicketFailure(
         alert,
         'The HaloPSA Integration setting was turned off before the ticket was created; retry the alert once it is on again.',
       );
-      return;
+      return null;
     }
 
     const mapping = await getMapping(this.db, alert.accountId, alert.customerId);
@@ -216,133 +350,157 @@ export class TicketDispatch {
         alert,
         'The customer is no longer mapped to HaloPSA, or its ticket rule was removed.',
       );
+      return null;
+    }
+    if (await this.gate?.deferIfBlocked(alert, data.recheckProblemId)) return null;
+    return { alert, haloClientId: mapping.haloClientId, rule };
+  }
+
+  /** Build the ticket of an alert and look the alert id up among HaloPSA's tickets. */
+  private async lookUpTicket(ready: ReadyTicket): Promise<TicketLookup> {
+    const { alert, rule } = ready;
+    const client = await this.connections.clientFor(alert.accountId);
+    const existing = (await client.findTicketsByThirdPartyId(alert.id)).find(
+      (ticket) => !ticket.deleted,
+    );
+    const priorityId = this.settings.priorityIds[alert.kind];
+    // `source` (the request source) is a field of HaloPSA's ticket the client does not type.
+    const input: TicketInput = {
+      ...formatTicket(alert, this.publicUrl),
+      tickettype_id: rule.ticketTypeId,
+      client_id: ready.haloClientId,
+      ...(rule.siteId !== null ? { site_id: rule.siteId } : {}),
+      ...(rule.userId !== null ? { user_id: rule.userId } : {}),
+      ...(priorityId !== undefined ? { priority_id: priorityId } : {}),
+      ...(this.settings.sourceId !== null ? { source: this.settings.sourceId } : {}),
+      third_party_id_string: alert.id,
+    };
+    return { client, existing, input };
+  }
+
+  /** Record a ticket made or found for the alert, and queue the incident's waiting notes. */
+  private async ticketStored(
+    ready: ReadyTicket,
+    data: TicketCreateJob,
+    ticket: HaloTicket,
+    how: { adopted: boolean; priorityDropped?: boolean },
+  ): Promise<void> {
+    const { alert, rule } = ready;
+    const priorityId = this.settings.priorityIds[alert.kind];
+    await setTicketStatus(this.db, alert.id, { status: 'created', ticketId: ticket.id });
+    if (!how.adopted) {
+      await recordAudit(this.db, {
+        accountId: alert.accountId,
+        actor: SYSTEM_ACTOR,
+        action: 'halopsa.ticket.created',
+        customerId: alert.customerId,
+        targetType: 'halopsa_ticket',
+        targetId: ticket.id,
+        after: {
+          endpoint: 'POST /api/Tickets',
+          alertId: alert.id,
+          incidentId: alert.incidentId,
+          ticketTypeId: rule.ticketTypeId,
+          clientId: ready.haloClientId,
+          priorityId: how.priorityDropped ? null : (priorityId ?? null),
+          sourceId: this.settings.sourceId,
+          result: 'succeeded',
+        },
+      });
+    }
+    await recordEvent(this.db, {
+      accountId: alert.accountId,
+      customerId: alert.customerId,
+      event: 'ticket.created',
+      outcome: 'succeeded',
+      message:
+        `HaloPSA ticket ${ticket.id} ${how.adopted ? 'found for' : 'created for'} ${alert.kind} alert on ${alert.domainName}.` +
+        (how.priorityDropped
+          ? ` HaloPSA rejected priority ${priorityId} for this ticket type, so the ticket has the type's default priority.`
+          : ''),
+      detail: {
+        alertId: alert.id,
+        incidentId: alert.incidentId,
+        ticketId: ticket.id,
+        adopted: how.adopted,
+      },
+    });
+    this.logger.info(
+      { alertId: alert.id, ticketId: ticket.id, adopted: how.adopted },
+      'alert ticket in HaloPSA',
+    );
+    if (alert.incidentId) await this.ticketCreatedForIncident(alert.incidentId, ticket.id);
+    await this.gate?.ticketCreated(alert, data.recheckProblemId);
+  }
+
+  /**
+   * Handle a failed lookup or create. It raises what the queue must retry or defer, queues a
+   * settle-and-check after a write whose outcome is unknown, and records a permanent failure.
+   */
+  private async ticketFailed(
+    ready: ReadyTicket,
+    data: TicketCreateJob,
+    job: TicketJob,
+    error: unknown,
+  ): Promise<void> {
+    const { alert, rule } = ready;
+    // Waiting for a request slot or for the connection to be fixed is not a failed attempt.
+    const deferral = deferralOf(error);
+    if (deferral) throw deferral;
+    if (
+      error instanceof HaloPsaError &&
+      AMBIGUOUS_CODES.includes(error.code) &&
+      (data.settleRetries ?? 0) < MAX_SETTLE_RETRIES
+    ) {
+      // HaloPSA may still be creating the ticket (its gateway works on a request for up to
+      // about 60 s). Looking the alert id up again at once could miss that ticket and make a
+      // second one, so the next attempt waits until the write has settled.
+      await this.queue.enqueue(
+        TICKET_CREATE_QUEUE,
+        { ...data, settleRetries: (data.settleRetries ?? 0) + 1 } satisfies TicketCreateJob,
+        { priority: 10, startAfterSeconds: this.settings.writeSettleSeconds },
+      );
+      this.logger.warn(
+        { alertId: alert.id, err: error },
+        'ticket write outcome unknown; checking again after the settle time',
+      );
       return;
     }
-    if (await this.gate?.deferIfBlocked(alert, data.recheckProblemId)) return;
-
-    try {
-      const client = await this.connections.clientFor(alert.accountId);
-      const existing = (await client.findTicketsByThirdPartyId(alert.id)).find(
-        (ticket) => !ticket.deleted,
-      );
-      const priorityId = this.settings.priorityIds[alert.kind];
-      // `source` (the request source) is a field of HaloPSA's ticket the client does not type.
-      const input: HaloTicketInput & { source?: number } = {
-        ...formatTicket(alert, this.publicUrl),
-        tickettype_id: rule.ticketTypeId,
-        client_id: mapping.haloClientId,
-        ...(rule.siteId !== null ? { site_id: rule.siteId } : {}),
-        ...(rule.userId !== null ? { user_id: rule.userId } : {}),
-        ...(priorityId !== undefined ? { priority_id: priorityId } : {}),
-        ...(this.settings.sourceId !== null ? { source: this.settings.sourceId } : {}),
-        third_party_id_string: alert.id,
-      };
-      const created = existing ? null : await this.createTicket(client, alert, input);
-      const ticket: HaloTicket = existing ?? created!.ticket;
-
-      await setTicketStatus(this.db, alert.id, { status: 'created', ticketId: ticket.id });
-      if (!existing) {
-        await recordAudit(this.db, {
-          accountId: alert.accountId,
-          actor: SYSTEM_ACTOR,
-          action: 'halopsa.ticket.created',
-          customerId: alert.customerId,
-          targetType: 'halopsa_ticket',
-          targetId: ticket.id,
-          after: {
-            endpoint: 'POST /api/Tickets',
-            alertId: alert.id,
-            incidentId: alert.incidentId,
-            ticketTypeId: rule.ticketTypeId,
-            clientId: mapping.haloClientId,
-            priorityId: created?.priorityDropped ? null : (priorityId ?? null),
-            sourceId: this.settings.sourceId,
-            result: 'succeeded',
-          },
-        });
-      }
+    const permanent = !(error instanceof HaloPsaError) || !error.retryable;
+    const lastAttempt = job.retryCount >= TICKET_CREATE_RETRY_LIMIT;
+    const message = error instanceof Error ? error.message : String(error);
+    // A ticket HaloPSA rejects because a mapped record is gone waits for the fix.
+    if (permanent && (await this.gate?.deferAfterRejection(alert, rule.ticketTypeId, error))) {
+      return;
+    }
+    if (permanent || lastAttempt) {
+      await this.recordTicketFailure(alert, message);
+      await recordAudit(this.db, {
+        accountId: alert.accountId,
+        actor: SYSTEM_ACTOR,
+        action: 'halopsa.ticket.failed',
+        customerId: alert.customerId,
+        targetType: 'alert',
+        targetId: alert.id,
+        after: { endpoint: 'POST /api/Tickets', result: 'failed', error: message },
+      });
       await recordEvent(this.db, {
         accountId: alert.accountId,
         customerId: alert.customerId,
-        event: 'ticket.created',
-        outcome: 'succeeded',
-        message:
-          `HaloPSA ticket ${ticket.id} ${existing ? 'found for' : 'created for'} ${alert.kind} alert on ${alert.domainName}.` +
-          (created?.priorityDropped
-            ? ` HaloPSA rejected priority ${priorityId} for this ticket type, so the ticket has the type's default priority.`
-            : ''),
+        event: 'ticket.failed',
+        outcome: 'failed',
+        message,
         detail: {
           alertId: alert.id,
-          incidentId: alert.incidentId,
-          ticketId: ticket.id,
-          adopted: existing !== undefined,
+          halopsaError: error instanceof HaloPsaError ? error.code : 'unknown',
         },
       });
-      this.logger.info(
-        { alertId: alert.id, ticketId: ticket.id, adopted: existing !== undefined },
-        'alert ticket in HaloPSA',
-      );
-      if (alert.incidentId) await this.ticketCreatedForIncident(alert.incidentId, ticket.id);
-      await this.gate?.ticketCreated(alert, data.recheckProblemId);
-    } catch (error) {
-      // Waiting for a request slot or for the connection to be fixed is not a failed attempt.
-      const deferral = deferralOf(error);
-      if (deferral) throw deferral;
-      if (
-        error instanceof HaloPsaError &&
-        AMBIGUOUS_CODES.includes(error.code) &&
-        (data.settleRetries ?? 0) < MAX_SETTLE_RETRIES
-      ) {
-        // HaloPSA may still be creating the ticket (its gateway works on a request for up to
-        // about 60 s). Looking the alert id up again at once could miss that ticket and make a
-        // second one, so the next attempt waits until the write has settled.
-        await this.queue.enqueue(
-          TICKET_CREATE_QUEUE,
-          { ...data, settleRetries: (data.settleRetries ?? 0) + 1 } satisfies TicketCreateJob,
-          { priority: 10, startAfterSeconds: this.settings.writeSettleSeconds },
-        );
-        this.logger.warn(
-          { alertId: alert.id, err: error },
-          'ticket write outcome unknown; checking again after the settle time',
-        );
-        return;
-      }
-      const permanent = !(error instanceof HaloPsaError) || !error.retryable;
-      const lastAttempt = job.retryCount >= TICKET_CREATE_RETRY_LIMIT;
-      const message = error instanceof Error ? error.message : String(error);
-      // A ticket HaloPSA rejects because a mapped record is gone waits for the fix.
-      if (permanent && (await this.gate?.deferAfterRejection(alert, rule.ticketTypeId, error))) {
-        return;
-      }
-      if (permanent || lastAttempt) {
-        await this.recordTicketFailure(alert, message);
-        await recordAudit(this.db, {
-          accountId: alert.accountId,
-          actor: SYSTEM_ACTOR,
-          action: 'halopsa.ticket.failed',
-          customerId: alert.customerId,
-          targetType: 'alert',
-          targetId: alert.id,
-          after: { endpoint: 'POST /api/Tickets', result: 'failed', error: message },
-        });
-        await recordEvent(this.db, {
-          accountId: alert.accountId,
-          customerId: alert.customerId,
-          event: 'ticket.failed',
-          outcome: 'failed',
-          message,
-          detail: {
-            alertId: alert.id,
-            halopsaError: error instanceof HaloPsaError ? error.code : 'unknown',
-          },
-        });
-      }
-      if (error instanceof HaloPsaError && CONNECTION_CODES.includes(error.code)) {
-        await this.connections.setStatus(alert.accountId, 'needs_attention', error.message);
-      }
-      // A permanent failure is recorded and not retried: the same request would fail the same way.
-      if (!permanent) throw error;
     }
+    if (error instanceof HaloPsaError && CONNECTION_CODES.includes(error.code)) {
+      await this.connections.setStatus(alert.accountId, 'needs_attention', error.message);
+    }
+    // A permanent failure is recorded and not retried: the same request would fail the same way.
+    if (!permanent) throw error;
   }
 
   /**
@@ -380,7 +538,7 @@ export class TicketDispatch {
   private async createTicket(
     client: HaloPsaClient,
     alert: Alert,
-    input: HaloTicketInput & { source?: number },
+    input: TicketInput,
   ): Promise<{ ticket: HaloTicket; priorityDropped: boolean }> {
     try {
       return {

@@ -1,0 +1,253 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { startEmulator, type RunningEmulator } from '../../emulator/halopsa/server.ts';
+import type { TicketJob } from '../../src/integration/ticket-dispatch.ts';
+import { DATABASE_ENGINES, openTestDatabase, type TestDatabase } from '../support/databases.ts';
+import {
+  apiClient,
+  createTestAccount,
+  eventually,
+  startService,
+  type TestService,
+} from '../support/service.ts';
+
+interface Ticket {
+  id: number;
+  third_party_id_string?: string;
+  deleted?: boolean;
+}
+
+interface RequestCounts {
+  byRoute: Record<string, number>;
+  byStatus: Record<string, number>;
+}
+
+const TICKET_POSTS = 'POST /api/tickets';
+
+/** Builds an aggregate report for `domain` in which `failed` messages from one source fail DMARC. */
+function failingReport(domain: string, reportId: string, failed: number): Buffer {
+  return Buffer.from(`<?xml version="1.0"?><feedback><report_metadata><org_name>batch.example</org_name>
+<email>r@batch.example</email><report_id>${reportId}</report_id><date_range><begin>1700000000</begin><end>1700086399</end></date_range>
+</report_metadata><policy_published><domain>${domain}</domain><p>reject</p></policy_published>
+<record><row><source_ip>198.51.100.9</source_ip><count>${failed}</count><policy_evaluated><disposition>reject</disposition>
+<dkim>fail</dkim><spf>fail</spf></policy_evaluated></row><identifiers><header_from>${domain}</header_from></identifiers>
+<auth_results><spf><domain>${domain}</domain><result>fail</result></spf></auth_results></record></feedback>`);
+}
+
+for (const engine of DATABASE_ENGINES) {
+  describe(`ticket batches on ${engine}`, () => {
+    let database: TestDatabase;
+    let emulator: RunningEmulator;
+    let service: TestService;
+    let api: ReturnType<typeof apiClient>;
+    let accountId: string;
+    let clients: number[] = [];
+    let itemId: number;
+    const ticketTypes: Record<string, number> = {};
+    const mappings: { customerId: string; haloClientId: number; haloItemId: number }[] = [];
+
+    const tickets = async (): Promise<Ticket[]> =>
+      (
+        (await (await fetch(`${emulator.url}/_emulator/records/Tickets`)).json()) as {
+          records: Ticket[];
+        }
+      ).records.filter((ticket) => !ticket.deleted);
+    const requestCounts = async (): Promise<RequestCounts> =>
+      (await (await fetch(`${emulator.url}/_emulator/requests/counts`)).json()) as RequestCounts;
+    const clearRequests = async () => {
+      await fetch(`${emulator.url}/_emulator/requests`, { method: 'DELETE' });
+    };
+
+    /**
+     * Maps a customer with one domain to the next HaloPSA client, with a threshold rule of 0
+     * and a ticket rule of `ticketType`, then uploads a failing report. No worker runs, so the
+     * ticket job stays queued; returns the alert id for the test to run it.
+     */
+    async function alertFor(prefix: string, index: number, ticketType: string): Promise<string> {
+      const name = `${prefix}-${index}.example`;
+      const customer = (await api('POST', '/customers', { name: `${prefix} ${index}` })).body;
+      const domain = (await api('POST', `/customers/${customer.id}/domains`, { name })).body;
+      await api('PUT', `/domains/${domain.id}/threshold`, { maxFailedMessages: 0 });
+      mappings.push({
+        customerId: customer.id,
+        haloClientId: clients[mappings.length]!,
+        haloItemId: itemId,
+      });
+      assert.equal((await api('PUT', '/integrations/halopsa/mappings', { mappings })).status, 200);
+      const rule = await api('PUT', `/integrations/halopsa/ticket-rules/${customer.id}`, {
+        ticketTypeId: ticketTypes[ticketType],
+        thresholdDomainIds: [domain.id],
+      });
+      assert.equal(rule.status, 200);
+
+      const reportId = `${prefix}-report-${index}`;
+      const upload = await api(
+        'POST',
+        '/reports',
+        failingReport(name, reportId, 3),
+        'application/xml',
+      );
+      assert.equal(upload.status, 201);
+      const alert = await eventually(async () => {
+        const alerts = (await api('GET', '/alerts?limit=500')).body.alerts as {
+          id: string;
+          evidence: { reportId: string };
+        }[];
+        return alerts.find((candidate) => candidate.evidence.reportId === reportId);
+      }, `the alert of report ${reportId}`);
+      return alert.id;
+    }
+
+    const jobsOf = (alertIds: string[], settleRetries?: number): TicketJob[] =>
+      alertIds.map((alertId) => ({
+        id: randomUUID(),
+        data: { accountId, alertId, ...(settleRetries ? { settleRetries } : {}) },
+        retryCount: 0,
+      }));
+
+    const ticketStatus = async (alertId: string): Promise<string> =>
+      (await api('GET', `/alerts/${alertId}`)).body.ticketStatus;
+
+    before(async () => {
+      database = await openTestDatabase(engine);
+      emulator = await startEmulator({ seed: { clients: 30 } });
+      service = await startService(database, {
+        allowedHosts: [new URL(emulator.url).host],
+        environment: {
+          DMARCDESK_HALOPSA_TIMEOUT_MS: '1500',
+          DMARCDESK_HALOPSA_WRITE_SETTLE_SECONDS: '4',
+          // No workers run, so each test passes its own batch of jobs to runBatch.
+          DMARCDESK_RUN_WORKERS: 'false',
+        },
+      });
+      const account = await createTestAccount(service.app);
+      accountId = account.accountId;
+      api = apiClient(service.url, account.token);
+      const connected = await api('PUT', '/integrations/halopsa/connection', {
+        url: emulator.url,
+        clientId: 'dmarcdesk-demo',
+        clientSecret: 'demo-secret-change-me',
+      });
+      assert.equal(connected.status, 200);
+      clients = (
+        (await api('GET', '/integrations/halopsa/clients')).body.clients as {
+          id: number;
+          inactive: boolean;
+        }[]
+      )
+        .filter((client) => !client.inactive)
+        .map((client) => client.id);
+      itemId = (await api('GET', '/integrations/halopsa/items')).body.items[0].id;
+      for (const type of (await api('GET', '/integrations/halopsa/ticket-types')).body
+        .ticketTypes as { id: number; name: string }[]) {
+        ticketTypes[type.name] = type.id;
+      }
+    });
+
+    after(async () => {
+      await service?.stop();
+      await emulator?.close();
+      await database?.drop();
+    });
+
+    test('tickets of one account share a POST', async () => {
+      const alertIds: string[] = [];
+      for (let index = 0; index < 6; index += 1) {
+        alertIds.push(await alertFor('shared', index, 'Alert'));
+      }
+      await clearRequests();
+
+      const jobs = jobsOf(alertIds);
+      const outcomes = await service.app.tickets.runBatch(jobs);
+      for (const job of jobs) assert.equal(outcomes.get(job.id), null);
+
+      const counts = await requestCounts();
+      assert.equal(counts.byRoute[TICKET_POSTS], 1);
+      const stored = await tickets();
+      for (const alertId of alertIds) {
+        const own = stored.filter((ticket) => ticket.third_party_id_string === alertId);
+        assert.equal(own.length, 1, `tickets of alert ${alertId}`);
+        assert.equal(await ticketStatus(alertId), 'created');
+      }
+
+      // A second run of the same jobs finds every ticket and sends nothing.
+      await clearRequests();
+      const again = await service.app.tickets.runBatch(jobsOf(alertIds));
+      assert.deepEqual(
+        [...again.values()],
+        alertIds.map(() => null),
+      );
+      assert.equal((await requestCounts()).byRoute[TICKET_POSTS] ?? 0, 0);
+    });
+
+    test('an invalid ticket fails alone', async () => {
+      const good = [await alertFor('valid', 0, 'Alert'), await alertFor('valid', 1, 'Alert')];
+      // HaloPSA rejects a ticket of a type that needs a CAB, and with it the whole batch.
+      const doomed = await alertFor('invalid', 0, 'Change Request');
+      await clearRequests();
+
+      const jobs = jobsOf([good[0]!, doomed, good[1]!]);
+      const outcomes = await service.app.tickets.runBatch(jobs);
+      // A 400 is recorded and not retried, so every job completes.
+      for (const job of jobs) assert.equal(outcomes.get(job.id), null);
+
+      const counts = await requestCounts();
+      // One batch POST rejected, then one POST per ticket, of which one is rejected again.
+      assert.equal(counts.byRoute[TICKET_POSTS], 4);
+      assert.equal(counts.byStatus['400'], 2);
+      const stored = await tickets();
+      for (const alertId of good) {
+        assert.equal(stored.filter((ticket) => ticket.third_party_id_string === alertId).length, 1);
+        assert.equal(await ticketStatus(alertId), 'created');
+      }
+      assert.equal(stored.filter((ticket) => ticket.third_party_id_string === doomed).length, 0);
+      assert.equal(await ticketStatus(doomed), 'failed');
+      assert.match((await api('GET', `/alerts/${doomed}`)).body.ticketError, /CAB/);
+    });
+
+    test('a lost batch response creates no duplicate', async () => {
+      const alertIds: string[] = [];
+      for (let index = 0; index < 4; index += 1) {
+        alertIds.push(await alertFor('lost', index, 'Alert'));
+      }
+      await clearRequests();
+      const fault = await fetch(`${emulator.url}/_emulator/faults`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          faults: [
+            { match: { method: 'POST', path: '/api/Tickets' }, kind: 'drop-response', times: 1 },
+          ],
+        }),
+      });
+      assert.equal(fault.status, 200);
+
+      // The write's outcome is unknown, so each job queues a look after the settle time.
+      const outcomes = await service.app.tickets.runBatch(jobsOf(alertIds));
+      assert.deepEqual(
+        [...outcomes.values()],
+        alertIds.map(() => null),
+      );
+      for (const alertId of alertIds) assert.equal(await ticketStatus(alertId), 'pending');
+      // HaloPSA stored the tickets although the response was lost.
+      const saved = await tickets();
+      for (const alertId of alertIds) {
+        assert.equal(saved.filter((ticket) => ticket.third_party_id_string === alertId).length, 1);
+      }
+
+      // The settle-and-check run finds the tickets and adopts them.
+      const retried = await service.app.tickets.runBatch(jobsOf(alertIds, 1));
+      assert.deepEqual(
+        [...retried.values()],
+        alertIds.map(() => null),
+      );
+      const stored = await tickets();
+      for (const alertId of alertIds) {
+        assert.equal(stored.filter((ticket) => ticket.third_party_id_string === alertId).length, 1);
+        assert.equal(await ticketStatus(alertId), 'created');
+      }
+      assert.equal((await requestCounts()).byRoute[TICKET_POSTS], 1);
+    });
+  });
+}
