@@ -115,5 +115,106 @@ for (const engine of DATABASE_ENGINES) {
       assert.equal(summary.customers.pending, 0);
       assert.equal(summary.customers.failed, 0);
     });
+
+    test('a ticket waits for a lost permission', async () => {
+      const customer = (await api('POST', '/customers', { name: 'Permission Ltd' })).body;
+      const domain = (
+        await api('POST', `/customers/${customer.id}/domains`, { name: 'permission.example' })
+      ).body;
+      await api('PUT', `/domains/${domain.id}/threshold`, { maxFailedMessages: 0 });
+      const clients = (await api('GET', '/integrations/halopsa/clients')).body.clients as {
+        id: number;
+        inactive: boolean;
+      }[];
+      const client = clients.filter((entry) => !entry.inactive)[1]!;
+      const item = (await api('GET', '/integrations/halopsa/items')).body.items[0] as {
+        id: number;
+      };
+      const mappings = (await api('GET', '/integrations/halopsa/mappings')).body.mappings as {
+        customerId: string;
+        haloClientId: number;
+        haloItemId: number;
+      }[];
+      const saved = await api('PUT', '/integrations/halopsa/mappings', {
+        mappings: [
+          ...mappings.map(({ customerId, haloClientId, haloItemId }) => ({
+            customerId,
+            haloClientId,
+            haloItemId,
+          })),
+          { customerId: customer.id, haloClientId: client.id, haloItemId: item.id },
+        ],
+      });
+      assert.equal(saved.status, 200, JSON.stringify(saved.body));
+      const ticketTypes = (await api('GET', '/integrations/halopsa/ticket-types')).body
+        .ticketTypes as { id: number; name: string }[];
+      const rule = await api('PUT', `/integrations/halopsa/ticket-rules/${customer.id}`, {
+        ticketTypeId: ticketTypes.find((type) => type.name === 'Alert')!.id,
+        thresholdDomainIds: [domain.id],
+      });
+      assert.equal(rule.status, 200, JSON.stringify(rule.body));
+
+      // The operator unticks the ticket permissions, and the token in use expires.
+      const permissions = [
+        'read:customers',
+        'edit:customers',
+        'read:softwarelicensing',
+        'edit:softwarelicensing',
+        'read:items',
+      ];
+      const limited = await control('PUT', 'applications/dmarcdesk-demo', {
+        clientSecret: 'demo-secret-change-me',
+        permissions,
+      });
+      assert.equal(limited.ok, true);
+      assert.equal((await control('POST', 'clock', { advanceSeconds: 3700 })).ok, true);
+
+      const report = `<?xml version="1.0"?><feedback><report_metadata><org_name>wait.example</org_name>
+<email>r@wait.example</email><report_id>permission-1</report_id><date_range><begin>1700000000</begin><end>1700086399</end></date_range>
+</report_metadata><policy_published><domain>permission.example</domain><p>reject</p></policy_published>
+<record><row><source_ip>198.51.100.7</source_ip><count>4</count><policy_evaluated><disposition>reject</disposition>
+<dkim>fail</dkim><spf>fail</spf></policy_evaluated></row><identifiers><header_from>permission.example</header_from></identifiers></record></feedback>`;
+      const upload = await api('POST', '/reports', Buffer.from(report), 'application/xml');
+      assert.equal(upload.status, 201, JSON.stringify(upload.body));
+
+      const waiting = await eventually(async () => {
+        const alerts = (await api('GET', '/alerts')).body.alerts as {
+          id: string;
+          domainId: string;
+          ticketStatus: string;
+          ticketError: string | null;
+        }[];
+        const alert = alerts.find((entry) => entry.domainId === domain.id);
+        return alert?.ticketError ? alert : undefined;
+      }, 'the ticket to wait for the connection');
+      assert.equal(waiting.ticketStatus, 'pending');
+      assert.match(waiting.ticketError!, /read:tickets/);
+      const attention = (await api('GET', '/integrations/halopsa')).body;
+      assert.equal(attention.connection.status, 'needs_attention');
+      assert.match(attention.attention, /read:tickets/);
+
+      // The operator ticks them again and checks the connection: the ticket goes out.
+      assert.equal(
+        (
+          await control('PUT', 'applications/dmarcdesk-demo', {
+            clientSecret: 'demo-secret-change-me',
+            permissions: [...permissions, 'read:tickets', 'edit:tickets'],
+          })
+        ).ok,
+        true,
+      );
+      assert.equal((await connect()).status, 200);
+      const created = await eventually(async () => {
+        const alert = (await api('GET', `/alerts/${waiting.id}`)).body;
+        return alert.ticketStatus === 'created' ? alert : undefined;
+      }, 'the ticket after the connection check');
+      assert.equal(created.ticketError, null);
+      const tickets = (
+        (await (await control('GET', 'records/Tickets')).json()) as {
+          records: { third_party_id_string?: string }[];
+        }
+      ).records.filter((ticket) => ticket.third_party_id_string === waiting.id);
+      assert.equal(tickets.length, 1);
+    });
   });
 }

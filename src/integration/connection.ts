@@ -271,6 +271,19 @@ export class ConnectionService {
   }
 
   /**
+   * Mark the connection as needing attention after a job's call failed for a reason only a
+   * person can fix (a rejected secret or token, a missing permission), and return the deferral
+   * that makes the job wait for the next passing connection check instead of failing.
+   */
+  async waitForAttention(accountId: string, detail: string): Promise<JobDeferred> {
+    await this.setStatus(accountId, 'needs_attention', detail);
+    return new JobDeferred(
+      this.options.attentionRecheckSeconds ?? DEFAULT_ATTENTION_RECHECK_SECONDS,
+      `The HaloPSA connection needs attention: ${detail}`,
+    );
+  }
+
+  /**
    * Check that the configured action outcome exists and that the API agent may add notes with
    * it, so that a missing or forbidden outcome is reported at connect time and not at the first
    * repeated alert. The outcome is read first (GET /api/Outcome/<id>), and a missing one rejects

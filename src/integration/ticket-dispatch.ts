@@ -466,6 +466,18 @@ export class TicketDispatch {
       );
       return;
     }
+    if (error instanceof HaloPsaError && CONNECTION_CODES.includes(error.code)) {
+      // Only a person can fix this, and the ticket goes out after the next passing check.
+      await setTicketStatus(this.db, alert.id, {
+        status: 'pending',
+        error: `Waiting for the HaloPSA connection to be fixed: ${error.message}`,
+      });
+      this.logger.warn(
+        { alertId: alert.id, err: error },
+        'ticket waits until the HaloPSA connection is fixed',
+      );
+      throw await this.connections.waitForAttention(alert.accountId, error.message);
+    }
     const permanent = !(error instanceof HaloPsaError) || !error.retryable;
     const lastAttempt = job.retryCount >= TICKET_CREATE_RETRY_LIMIT;
     const message = error instanceof Error ? error.message : String(error);
@@ -495,9 +507,6 @@ export class TicketDispatch {
           halopsaError: error instanceof HaloPsaError ? error.code : 'unknown',
         },
       });
-    }
-    if (error instanceof HaloPsaError && CONNECTION_CODES.includes(error.code)) {
-      await this.connections.setStatus(alert.accountId, 'needs_attention', error.message);
     }
     // A permanent failure is recorded and not retried: the same request would fail the same way.
     if (!permanent) throw error;
@@ -720,6 +729,14 @@ export class TicketDispatch {
       error instanceof HaloPsaError &&
       error.code === 'validation_failed' &&
       OUTCOME_FORBIDDEN.test(error.detail ?? '');
+    if (!forbidden && error instanceof HaloPsaError && CONNECTION_CODES.includes(error.code)) {
+      // The firings stay unnoted, so the note goes out after the next passing check.
+      this.logger.warn(
+        { incidentId: incident.id, ticketId: note.ticketId, err: error },
+        'note waits until the HaloPSA connection is fixed',
+      );
+      throw await this.connections.waitForAttention(incident.accountId, error.message);
+    }
     const message = forbidden
       ? `HaloPSA does not let the API agent add actions with outcome ${note.outcomeId} ("You do not have access to this Action at the moment"). In HaloPSA, allow the agent to use that outcome, or set DMARCDESK_HALOPSA_NOTE_OUTCOME_ID to an outcome it may use.`
       : error instanceof Error
@@ -769,8 +786,6 @@ export class TicketDispatch {
         'forbidden',
         message,
       );
-    } else if (error instanceof HaloPsaError && CONNECTION_CODES.includes(error.code)) {
-      await this.connections.setStatus(incident.accountId, 'needs_attention', error.message);
     }
     if (!permanent) throw error;
   }
