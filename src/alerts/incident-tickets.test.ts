@@ -386,6 +386,46 @@ for (const engine of DATABASE_ENGINES) {
       assert.doesNotMatch(String(notes[1]!.note), /6 of 26 messages/);
       assert.match(String(notes[1]!.note), /dmarcdesk note reference: [0-9a-f-]{36}\/2\/1$/);
     });
+
+    test('incident resolved before its ticket gets a closing note', async () => {
+      await domainsWithTickets(context, ['late-ticket.example']);
+      // The ticket's POST takes 4 s, and the incident resolves while it is in flight.
+      await emulatorControl(context.emulator, '/faults', {
+        faults: [
+          {
+            match: { method: 'POST', path: '/api/Tickets' },
+            kind: 'latency',
+            delayMs: 4000,
+            times: 1,
+          },
+        ],
+      });
+      await uploadDay(context, 'late-ticket.example', 1, 5);
+      await eventually(async () => {
+        const response = await fetch(`${context.emulator.url}/_emulator/requests/counts`);
+        const counts = (await response.json()) as { inFlight: number };
+        return counts.inFlight > 0 ? true : undefined;
+      }, 'the ticket POST to be in flight');
+      await uploadDay(context, 'late-ticket.example', 2, 0);
+      const { incident: resolved } = await incidentOf(context, 'late-ticket.example');
+      assert.equal(resolved.status, 'resolved');
+      assert.equal(resolved.halopsaTicketId, null);
+
+      const ticket = await eventually(async () => {
+        const tickets = await ticketsOf(context, 'late-ticket.example');
+        return tickets.length === 1 ? tickets[0] : undefined;
+      }, 'the incident ticket');
+      const closing = await eventually(async () => {
+        const notes = await notesOn(context, ticket.id);
+        return notes.length === 1 ? notes[0] : undefined;
+      }, 'the closing note on the late ticket');
+      assert.match(String(closing.note), /is resolved/);
+      const { notes } = await incidentOf(context, 'late-ticket.example');
+      assert.deepEqual(
+        notes.map((note: { kind: string; status: string }) => `${note.kind}:${note.status}`),
+        ['closing:sent'],
+      );
+    });
   });
 
   describe(`flapping on ${engine}`, () => {
