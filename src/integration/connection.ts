@@ -272,8 +272,8 @@ export class ConnectionService {
 
   /**
    * Mark the connection as needing attention after a job's call failed for a reason only a
-   * person can fix (a rejected secret or token, a missing permission), and return the deferral
-   * that makes the job wait for the next passing connection check instead of failing.
+   * person can fix, such as a rejected secret or token or a missing permission. Returns the
+   * deferral that makes the job wait for the next passing connection check instead of failing.
    */
   async waitForAttention(accountId: string, detail: string): Promise<JobDeferred> {
     await this.setStatus(accountId, 'needs_attention', detail);
