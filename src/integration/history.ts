@@ -11,6 +11,7 @@ export type IntegrationEventKind =
   | 'licence.failed'
   | 'ticket.created'
   | 'ticket.failed'
+  | 'ticket.retrying'
   | 'ticket.deferred'
   | 'reconcile.repaired'
   | 'reconcile.problem'

@@ -388,26 +388,27 @@ export class TicketDispatch {
     const { alert, rule } = ready;
     const priorityId = this.settings.priorityIds[alert.kind];
     await setTicketStatus(this.db, alert.id, { status: 'created', ticketId: ticket.id });
-    if (!how.adopted) {
-      await recordAudit(this.db, {
-        accountId: alert.accountId,
-        actor: SYSTEM_ACTOR,
-        action: 'halopsa.ticket.created',
-        customerId: alert.customerId,
-        targetType: 'halopsa_ticket',
-        targetId: ticket.id,
-        after: {
-          endpoint: 'POST /api/Tickets',
-          alertId: alert.id,
-          incidentId: alert.incidentId,
-          ticketTypeId: rule.ticketTypeId,
-          clientId: ready.haloClientId,
-          priorityId: how.priorityDropped ? null : (priorityId ?? null),
-          sourceId: this.settings.sourceId,
-          result: 'succeeded',
-        },
-      });
-    }
+    // An adopted ticket was written by an earlier attempt whose response was lost, so this is
+    // the first record of that write.
+    await recordAudit(this.db, {
+      accountId: alert.accountId,
+      actor: SYSTEM_ACTOR,
+      action: 'halopsa.ticket.created',
+      customerId: alert.customerId,
+      targetType: 'halopsa_ticket',
+      targetId: ticket.id,
+      after: {
+        endpoint: 'POST /api/Tickets',
+        alertId: alert.id,
+        incidentId: alert.incidentId,
+        ticketTypeId: rule.ticketTypeId,
+        clientId: ready.haloClientId,
+        priorityId: how.priorityDropped ? null : (priorityId ?? null),
+        sourceId: this.settings.sourceId,
+        result: 'succeeded',
+        adopted: how.adopted,
+      },
+    });
     await recordEvent(this.db, {
       accountId: alert.accountId,
       customerId: alert.customerId,
@@ -460,6 +461,11 @@ export class TicketDispatch {
         { ...data, settleRetries: (data.settleRetries ?? 0) + 1 } satisfies TicketCreateJob,
         { priority: 10, startAfterSeconds: this.settings.writeSettleSeconds },
       );
+      await this.recordRetry(
+        alert,
+        error,
+        `HaloPSA did not confirm the ticket (${error.message}). dmarcdesk looks for it again in ${this.settings.writeSettleSeconds} seconds and creates it only if it is not there.`,
+      );
       this.logger.warn(
         { alertId: alert.id, err: error },
         'ticket write outcome unknown; checking again after the settle time',
@@ -508,8 +514,31 @@ export class TicketDispatch {
         },
       });
     }
+    if (!permanent && !lastAttempt) {
+      await this.recordRetry(
+        alert,
+        error,
+        `Attempt ${job.retryCount + 1} to create the HaloPSA ticket failed (${message}). It is retried with backoff.`,
+      );
+    }
     // A permanent failure is recorded and not retried: the same request would fail the same way.
     if (!permanent) throw error;
+  }
+
+  /** Show a failed attempt that will be retried on the alert and in the integration history. */
+  private async recordRetry(alert: Alert, error: unknown, message: string): Promise<void> {
+    await setTicketStatus(this.db, alert.id, { status: 'pending', error: message });
+    await recordEvent(this.db, {
+      accountId: alert.accountId,
+      customerId: alert.customerId,
+      event: 'ticket.retrying',
+      outcome: 'failed',
+      message,
+      detail: {
+        alertId: alert.id,
+        halopsaError: error instanceof HaloPsaError ? error.code : 'unknown',
+      },
+    });
   }
 
   /**

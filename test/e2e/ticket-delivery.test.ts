@@ -289,6 +289,24 @@ for (const engine of DATABASE_ENGINES) {
       );
       await new Promise((resolve) => setTimeout(resolve, 1000));
       assert.equal((await ticketsFor(alert.id)).length, 1);
+
+      // The unconfirmed attempt is in the history, and the adopted ticket in the audit log.
+      const events = (await api('GET', '/integrations/halopsa/history')).body.events as {
+        event: string;
+        message: string;
+        detail: { alertId?: string };
+      }[];
+      const retrying = events.filter(
+        (entry) => entry.event === 'ticket.retrying' && entry.detail.alertId === alert.id,
+      );
+      assert.equal(retrying.length, 1);
+      assert.match(retrying[0]!.message, /did not confirm the ticket/);
+      const audit = (await api('GET', '/audit-log?action=halopsa.ticket.created')).body.entries as {
+        after: { alertId?: string; adopted?: boolean };
+      }[];
+      const written = audit.filter((entry) => entry.after.alertId === alert.id);
+      assert.equal(written.length, 1);
+      assert.equal(written[0]!.after.adopted, true);
     });
   });
 }
