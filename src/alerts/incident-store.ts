@@ -451,8 +451,12 @@ export async function noteIntervalPassed(
   incidentId: string,
   intervalSeconds: number,
 ): Promise<boolean> {
+  // clock_timestamp(), not now(): inside a transaction now() is its start, which can be earlier
+  // than a ticket or note another transaction recorded meanwhile, and the firing would be held
+  // although the interval has passed.
   const [row] = await db.query<{ passed: boolean }>(
-    `SELECT last_note_at IS NULL OR last_note_at <= now() - make_interval(secs => $2) AS passed
+    `SELECT last_note_at IS NULL
+            OR last_note_at <= clock_timestamp() - make_interval(secs => $2) AS passed
        FROM alert_incidents WHERE id = $1`,
     [incidentId, intervalSeconds],
   );
