@@ -15,7 +15,13 @@ import {
 import { parseAggregateReport } from './aggregate-parser.ts';
 import { buildZip } from './container-test-archives.ts';
 import { ReportIngestService } from './ingest.ts';
-import type { StoredAggregateReport } from './report-store.ts';
+import {
+  countUnknownDomainReports,
+  getAggregateReport,
+  listAggregateReports,
+  readCount,
+  type StoredAggregateReport,
+} from './report-store.ts';
 import { syntheticReport } from './synthetic-reports.ts';
 
 const silent = pino({ level: 'silent' });
@@ -87,12 +93,12 @@ for (const engine of DATABASE_ENGINES) {
       assert.ok(top);
       assert.ok(top.failedMessages >= mostFailed, `top source has ${top.failedMessages}`);
 
-      const [row] = await db.query<{ content_sha256: string; message_count: number }>(
+      const [row] = await db.query<{ content_sha256: string; message_count: string | number }>(
         'SELECT content_sha256, message_count FROM aggregate_reports WHERE id = $1',
         [report.id],
       );
       assert.match(row?.content_sha256 ?? '', /^[0-9a-f]{64}$/);
-      assert.equal(row?.message_count, report.messageCount);
+      assert.equal(readCount(row?.message_count), report.messageCount);
     });
 
     it('stores a report delivered twice once', async () => {
@@ -185,23 +191,46 @@ for (const engine of DATABASE_ENGINES) {
       assert.ok(Number(rejected.size_bytes) > 0);
     });
 
-    it('rejects a value the database cannot store', async () => {
-      // A count above 2^31 - 1 parses, but the message count column is a 32-bit integer.
-      const xml = syntheticReport({ records: 3, reportId: 'huge-count' })
+    it('stores counts above 2^31 - 1', async () => {
+      // One record over 2^31 - 1, and four records whose sum is over it.
+      const oneLarge = syntheticReport({ records: 3, reportId: 'large-record' })
         .toString()
         .replace(/<count>\d+<\/count>/, '<count>3000000000</count>');
+      const fourLarge = syntheticReport({ records: 4, reportId: 'large-total', seed: 5 })
+        .toString()
+        .replace(/<count>\d+<\/count>/g, '<count>1500000000</count>');
+
+      const first = await ingest.receive(accountId, Buffer.from(oneLarge), SOURCE);
+      const second = await ingest.receive(accountId, Buffer.from(fourLarge), SOURCE);
+      assert.equal(first.stored, 1, JSON.stringify(first.documents));
+      assert.equal(second.stored, 1, JSON.stringify(second.documents));
+
+      const reports = await listAggregateReports(db, accountId);
+      const total = reports.find((report) => report.reportId === 'large-total');
+      assert.equal(total?.messageCount, 6_000_000_000);
+      assert.equal(stored.find((report) => report.reportId === 'large-total')?.messageCount, 6e9);
+      const record = reports.find((report) => report.reportId === 'large-record');
+      assert.ok(record);
+      const detail = await getAggregateReport(db, accountId, record.id);
+      assert.equal(detail.records[0]?.count, 3_000_000_000);
+      const unknown = await countUnknownDomainReports(db, accountId);
+      assert.equal(typeof unknown[0]?.messages, 'number');
+      assert.ok((unknown[0]?.messages ?? 0) > 9_000_000_000);
+    });
+
+    it('rejects counts adding up past 2^53 - 1', async () => {
+      const xml = syntheticReport({ records: 2, reportId: 'too-large-total' })
+        .toString()
+        .replace(/<count>\d+<\/count>/g, '<count>5000000000000000</count>');
       const result = await ingest.receive(accountId, Buffer.from(xml), SOURCE);
       const outcome = result.documents[0];
       assert.equal(result.rejected, 1);
       assert.ok(outcome?.status === 'rejected');
       assert.equal(outcome.code, 'invalid_report');
-      assert.match(outcome.reason, /cannot be stored \(database error 22003/);
+      assert.match(outcome.reason, /add up to more than 9007199254740991/);
+      assert.doesNotMatch(outcome.reason, /database error/);
       assert.equal(await count('aggregate_reports'), 0);
-      const [rejected] = await db.query<{ id: string }>(
-        'SELECT id FROM rejected_inputs WHERE id = $1',
-        [outcome.rejectedInputId],
-      );
-      assert.ok(rejected);
+      assert.equal(await count('aggregate_records'), 0);
     });
 
     it('stores a small report with a bare ampersand', async () => {

@@ -908,13 +908,28 @@ describe('parseAggregateReport: dates, domains and counts out of range', () => {
     assert.equal(report.records[0]?.headerFrom, 'stalw.art');
   });
 
-  it('skips a count too large to store', () => {
+  it('skips a count past 2^53 - 1', () => {
     const row = DEFAULT_ROW.replace('<count>2</count>', '<count>100000000000000000000</count>');
     const report = parse(buildReport({ records: `${record(row)}\n${DEFAULT_RECORD}` }));
     assert.equal(report.records.length, 1);
     assertWarning(
       report,
-      /^Record 1: count "100000000000000000000" is larger than 9007199254740991/,
+      /^Record 1: count "100000000000000000000" is larger than 9007199254740991, the largest count that dmarcdesk adds up exactly, so the record was skipped\.$/,
+    );
+  });
+
+  it('keeps counts above 2^31 - 1', () => {
+    const row = DEFAULT_ROW.replace('<count>2</count>', '<count>3000000000</count>');
+    const report = parse(buildReport({ records: record(row) }));
+    assert.equal(report.records[0]?.count, 3_000_000_000);
+  });
+
+  it('rejects counts adding up past 2^53 - 1', () => {
+    const row = DEFAULT_ROW.replace('<count>2</count>', '<count>5000000000000000</count>');
+    assertRejects(
+      buildReport({ records: `${record(row)}\n${record(row)}` }),
+      'invalid_report',
+      /add up to more than 9007199254740991, the largest total dmarcdesk stores exactly; the file was not stored/,
     );
   });
 });

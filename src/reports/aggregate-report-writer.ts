@@ -5,7 +5,7 @@ import type {
   AggregateReportSummary,
   ParsedAggregateReport,
 } from './aggregate-parser.ts';
-import { failsDmarc, type StoredAggregateReport } from './report-store.ts';
+import { failsDmarc, readCount, type StoredAggregateReport } from './report-store.ts';
 
 export type StoreOutcome =
   { status: 'stored'; report: StoredAggregateReport } | { status: 'duplicate'; existingId: string };
@@ -149,12 +149,12 @@ export class AggregateReportWriter {
       return { status: 'duplicate', existingId };
     }
 
-    const topFailingSources =
+    const failingSourceRows =
       this.failedCount === 0
         ? []
-        : await this.tx.query<{ sourceIp: string; failedMessages: number }>(
+        : await this.tx.query<{ sourceIp: string; failedMessages: string | number }>(
             // The same test as failsDmarc: neither DKIM nor SPF passed aligned.
-            `SELECT source_ip AS "sourceIp", sum(message_count)::int AS "failedMessages"
+            `SELECT source_ip AS "sourceIp", sum(message_count) AS "failedMessages"
                FROM aggregate_records
               WHERE report_id = $1 AND dkim_aligned <> 'pass' AND spf_aligned <> 'pass'
               GROUP BY source_ip
@@ -162,6 +162,10 @@ export class AggregateReportWriter {
               LIMIT $2`,
             [id, TOP_FAILING_SOURCES],
           );
+    const topFailingSources = failingSourceRows.map((row) => ({
+      sourceIp: row.sourceIp,
+      failedMessages: readCount(row.failedMessages),
+    }));
     return {
       status: 'stored',
       report: {

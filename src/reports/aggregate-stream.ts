@@ -10,6 +10,7 @@ import { FastElementScanner } from './aggregate-fast-scan.ts';
 import { AggregateReportReader, NO_ATTRIBUTES } from './aggregate-reader.ts';
 import { formatBytes } from './container-budget.ts';
 import { finishReportSummary } from './parse-aggregate-metadata.ts';
+import { MAX_MESSAGE_COUNT } from './parse-aggregate-record.ts';
 import { escapeStrayMarkup } from './parse-xml-repair.ts';
 import { XmlTextDecoder } from './parse-xml-text.ts';
 import { ReportInputError } from './report-input-error.ts';
@@ -105,6 +106,14 @@ export class AggregateReportParser {
     this.reader = new AggregateReportReader(this, this.limits, {
       record: (record) => {
         this.messageCount += record.count;
+        if (this.messageCount > MAX_MESSAGE_COUNT) {
+          throw new ReportInputError(
+            'invalid_report',
+            `The message counts of the report's records add up to more than ` +
+              `${MAX_MESSAGE_COUNT}, the largest total dmarcdesk stores exactly; the file was ` +
+              "not stored. Check the report's <count> values.",
+          );
+        }
         this.onRecord(record);
       },
       header: () => {},

@@ -203,6 +203,12 @@ function readReasons(raw: RawRecord, warn: RecordWarn): AggregateRecord['reasons
 }
 
 /**
+ * The largest message count of a record, and of a report's records together. The database
+ * columns are bigint, so the limit is the largest integer that a JavaScript number represents exactly.
+ */
+export const MAX_MESSAGE_COUNT = Number.MAX_SAFE_INTEGER;
+
+/**
  * Checks and normalises one record. Returns null, after a warning, for a record that cannot be
  * counted: no valid source_ip or no whole-number count. Every other gap is filled with a
  * stated default and a warning.
@@ -233,8 +239,8 @@ export function finishRecord(
       'skip:count',
       Number.isNaN(count)
         ? `count ${quoteForMessage(countText)} is not a whole number, so the record was skipped.`
-        : `count ${quoteForMessage(countText)} is larger than ${Number.MAX_SAFE_INTEGER}, the ` +
-            'largest count that can be stored, so the record was skipped.',
+        : `count ${quoteForMessage(countText)} is larger than ${MAX_MESSAGE_COUNT}, the ` +
+            'largest count that dmarcdesk adds up exactly, so the record was skipped.',
     );
     return null;
   }

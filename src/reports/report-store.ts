@@ -2,6 +2,23 @@ import type { Queryable } from '../db/database.ts';
 import { notFound } from '../errors/app-error.ts';
 import type { AggregateRecord } from './aggregate-parser.ts';
 
+/**
+ * Converts a bigint message count or a sum of counts read from the database to a number.
+ * node-postgres returns bigint and numeric values as strings, and PGlite returns bigint as a
+ * number, so row types declare both and every reader converts through here.
+ * NOTE: a sum over many reports above 2^53 - 1 is rounded to the nearest number.
+ */
+export function readCount(value: string | number | null | undefined): number {
+  if (value === null || value === undefined) return 0;
+  const count = Number(value);
+  if (!Number.isFinite(count)) {
+    throw new Error(
+      `The database returned ${JSON.stringify(value)} as a message count, which is not a number.`,
+    );
+  }
+  return count;
+}
+
 /** Tell whether a record failed DMARC, which it does when neither DKIM nor SPF passed aligned. */
 export function failsDmarc(record: Pick<AggregateRecord, 'dkim' | 'spf'>): boolean {
   return record.dkim !== 'pass' && record.spf !== 'pass';
@@ -51,8 +68,8 @@ interface ReportRow {
   period_begin: Date;
   period_end: Date;
   schema: string;
-  message_count: number;
-  failed_count: number;
+  message_count: string | number;
+  failed_count: string | number;
   warnings: string[];
   received_via: string;
   received_at: Date;
@@ -69,8 +86,8 @@ function toSummary(row: ReportRow): AggregateReportSummary {
     periodBegin: row.period_begin,
     periodEnd: row.period_end,
     schema: row.schema,
-    messageCount: row.message_count,
-    failedCount: row.failed_count,
+    messageCount: readCount(row.message_count),
+    failedCount: readCount(row.failed_count),
     warnings: row.warnings,
     receivedVia: row.received_via,
     receivedAt: row.received_at,
@@ -134,7 +151,7 @@ export async function getAggregateReport(
     [accountId, id],
   );
   if (!row) throw notFound('aggregate report', id);
-  const records = await db.query(
+  const records = await db.query<Record<string, unknown> & { count: string | number }>(
     `SELECT source_ip AS "sourceIp", message_count AS "count", disposition,
             dkim_aligned AS "dkim", spf_aligned AS "spf", header_from AS "headerFrom",
             envelope_from AS "envelopeFrom", envelope_to AS "envelopeTo", reasons,
@@ -142,7 +159,10 @@ export async function getAggregateReport(
        FROM aggregate_records WHERE report_id = $1 ORDER BY id`,
     [id],
   );
-  return { ...toSummary(row), records };
+  return {
+    ...toSummary(row),
+    records: records.map((record) => ({ ...record, count: readCount(record.count) })),
+  };
 }
 
 /** Reports received for domains no customer monitors, counted per domain. */
@@ -150,14 +170,20 @@ export async function countUnknownDomainReports(
   db: Queryable,
   accountId: string,
 ): Promise<{ domain: string; reports: number; messages: number; lastReceivedAt: Date }[]> {
-  return db.query(
-    `SELECT policy_domain AS domain, count(*)::int AS reports, sum(message_count)::int AS messages,
+  const rows = await db.query<{
+    domain: string;
+    reports: number;
+    messages: string | number;
+    lastReceivedAt: Date;
+  }>(
+    `SELECT policy_domain AS domain, count(*)::int AS reports, sum(message_count) AS messages,
             max(received_at) AS "lastReceivedAt"
        FROM aggregate_reports
       WHERE account_id = $1 AND domain_id IS NULL
       GROUP BY policy_domain ORDER BY count(*) DESC, policy_domain`,
     [accountId],
   );
+  return rows.map((row) => ({ ...row, messages: readCount(row.messages) }));
 }
 
 /** The totals of the aggregate reports of some domains whose period overlaps a window. */
@@ -181,12 +207,12 @@ export async function sumReportsInWindow(
 ): Promise<ReportWindowTotals> {
   const [row] = await db.query<{
     report_count: number;
-    message_count: number | null;
-    failed_count: number | null;
+    message_count: string | number | null;
+    failed_count: string | number | null;
     reporters: string[] | null;
   }>(
-    `SELECT count(*)::int AS report_count, sum(message_count)::int AS message_count,
-            sum(failed_count)::int AS failed_count,
+    `SELECT count(*)::int AS report_count, sum(message_count) AS message_count,
+            sum(failed_count) AS failed_count,
             array_agg(DISTINCT org_name ORDER BY org_name) AS reporters
        FROM aggregate_reports
       WHERE account_id = $1 AND domain_id = ANY($2::uuid[])
@@ -195,8 +221,8 @@ export async function sumReportsInWindow(
   );
   return {
     reportCount: row?.report_count ?? 0,
-    messageCount: row?.message_count ?? 0,
-    failedCount: row?.failed_count ?? 0,
+    messageCount: readCount(row?.message_count),
+    failedCount: readCount(row?.failed_count),
     reporters: (row?.reporters ?? []).filter((name) => name !== null),
   };
 }
@@ -210,8 +236,8 @@ export async function topFailingSourcesInWindow(
   limit: number,
 ): Promise<{ sourceIp: string; failedMessages: number }[]> {
   // The same test as failsDmarc: neither DKIM nor SPF passed aligned.
-  return db.query(
-    `SELECT r.source_ip AS "sourceIp", sum(r.message_count)::int AS "failedMessages"
+  const rows = await db.query<{ sourceIp: string; failedMessages: string | number }>(
+    `SELECT r.source_ip AS "sourceIp", sum(r.message_count) AS "failedMessages"
        FROM aggregate_records r
        JOIN aggregate_reports a ON a.id = r.report_id
       WHERE a.account_id = $1 AND a.domain_id = ANY($2::uuid[])
@@ -222,6 +248,7 @@ export async function topFailingSourcesInWindow(
       LIMIT $5`,
     [accountId, domainIds, window.begin, window.end, limit],
   );
+  return rows.map((row) => ({ ...row, failedMessages: readCount(row.failedMessages) }));
 }
 
 /**
