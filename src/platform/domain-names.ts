@@ -2,6 +2,16 @@ import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 
 /**
+ * Converts a domain name as a report or mail names it to the form the domains table stores:
+ * lower case, without trailing dots, Unicode labels as A-labels (xn--). A name that
+ * domainToASCII rejects is returned lower-cased, so that a report for it is still stored.
+ */
+export function toAsciiDomainName(input: string): string {
+  const lower = input.trim().toLowerCase().replace(/\.+$/, '');
+  return domainToASCII(lower) || lower;
+}
+
+/**
  * Normalise a domain name typed by a user to its lower-case ASCII (punycode) form, or return
  * a sentence saying what is wrong with it.
  */

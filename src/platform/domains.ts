@@ -1,6 +1,6 @@
 import type { Database, Queryable, Transaction } from '../db/database.ts';
 import { AppError, notFound } from '../errors/app-error.ts';
-import { normaliseDomainName } from './domain-names.ts';
+import { normaliseDomainName, toAsciiDomainName } from './domain-names.ts';
 
 export const DOMAIN_STATUSES = ['active', 'pending', 'paused'] as const;
 export type DomainStatus = (typeof DOMAIN_STATUSES)[number];
@@ -197,7 +197,7 @@ export async function findDomainByName(
 ): Promise<Domain | null> {
   const [row] = await db.query<DomainRow>(
     'SELECT * FROM domains WHERE account_id = $1 AND name = $2',
-    [accountId, name.toLowerCase()],
+    [accountId, toAsciiDomainName(name)],
   );
   return row ? toDomain(row) : null;
 }

@@ -7,6 +7,8 @@ import { pino } from 'pino';
 import { openDatabase, type Database } from '../db/database.ts';
 import { migrate } from '../db/migrate.ts';
 import { createAccount } from '../platform/accounts.ts';
+import { createCustomer } from '../platform/customers.ts';
+import { DomainService } from '../platform/domains.ts';
 import {
   DATABASE_ENGINES,
   openTestDatabase,
@@ -231,6 +233,28 @@ for (const engine of DATABASE_ENGINES) {
       assert.doesNotMatch(outcome.reason, /database error/);
       assert.equal(await count('aggregate_reports'), 0);
       assert.equal(await count('aggregate_records'), 0);
+    });
+
+    it('links a Unicode policy domain', async () => {
+      const customer = await createCustomer(db, accountId, 'Bookshop');
+      const domain = await new DomainService(db).add(accountId, customer.id, {
+        name: 'bücher.example',
+      });
+      assert.equal(domain.name, 'xn--bcher-kva.example');
+
+      const xml = syntheticReport({ records: 2, reportId: 'unicode', domain: 'Bücher.example' });
+      const result = await ingest.receive(accountId, xml, SOURCE);
+      const outcome = result.documents[0];
+      const [row] = await db.query<{ domain_id: string | null; policy_domain: string }>(
+        'SELECT domain_id, policy_domain FROM aggregate_reports WHERE report_id = $1',
+        ['unicode'],
+      );
+
+      assert.equal(result.stored, 1);
+      assert.ok(outcome?.status === 'stored');
+      assert.equal(outcome.monitored, true);
+      assert.equal(row?.domain_id, domain.id);
+      assert.equal(row?.policy_domain, 'xn--bcher-kva.example');
     });
 
     it('stores a small report with a bare ampersand', async () => {

@@ -597,6 +597,7 @@ describe('parseAggregateReport: leniency', () => {
       spf: 'fail',
       reasons: [],
       headerFrom: 'example.com',
+      headerFromRaw: 'example.com',
       envelopeFrom: null,
       envelopeTo: null,
       dkimResults: [{ domain: 'example.com', selector: 's1', result: 'pass', humanResult: null }],
@@ -889,6 +890,39 @@ describe('parseAggregateReport: dates, domains and counts out of range', () => {
 
   it('rejects a date before 1970', () => {
     assertRejects(withRange('-86400', '1727827199'), 'invalid_report', /date_range begin "-86400"/);
+  });
+
+  it('converts Unicode domains to A-labels', () => {
+    const report = parse(
+      buildReport({
+        policy: DEFAULT_POLICY.replace(
+          '<domain>Example.COM</domain>',
+          '<domain>Bücher.Example.</domain>',
+        ),
+        records: record(
+          DEFAULT_ROW,
+          '<identifiers><header_from>MAIL.bücher.example</header_from></identifiers>',
+        ),
+      }),
+    );
+    assert.equal(report.policy.domain, 'xn--bcher-kva.example');
+    assert.equal(report.policy.domainRaw, 'Bücher.Example.');
+    assert.equal(report.records[0]?.headerFrom, 'mail.xn--bcher-kva.example');
+    assert.equal(report.records[0]?.headerFromRaw, 'MAIL.bücher.example');
+  });
+
+  it('uses the A-label policy domain for header_from', () => {
+    const report = parse(
+      buildReport({
+        policy: DEFAULT_POLICY.replace(
+          '<domain>Example.COM</domain>',
+          '<domain>bücher.example</domain>',
+        ),
+        records: record(DEFAULT_ROW, '<identifiers></identifiers>'),
+      }),
+    );
+    assert.equal(report.records[0]?.headerFrom, 'xn--bcher-kva.example');
+    assert.equal(report.records[0]?.headerFromRaw, '');
   });
 
   it('drops the trailing dot of domains', () => {

@@ -25,8 +25,10 @@ export interface ParsedAggregateReport {
   /** The <error> elements of report_metadata. */
   errors: string[];
   policy: {
-    /** Lower-cased. */
+    /** Lower case, without trailing dots, with Unicode labels as A-labels (xn--). */
     domain: string;
+    /** The domain as the report wrote it, trimmed. */
+    domainRaw: string;
     adkim: string | null;
     aspf: string | null;
     /** '' when the report leaves it out. */
@@ -68,8 +70,13 @@ export interface AggregateRecord {
   dkim: 'pass' | 'fail';
   spf: 'pass' | 'fail';
   reasons: { type: string; comment: string | null }[];
-  /** Lower-cased, like every domain below. */
+  /**
+   * Lower case, without trailing dots, with Unicode labels as A-labels (xn--), as the policy
+   * domain; the policy domain when the record names none.
+   */
   headerFrom: string;
+  /** The header_from as the report wrote it, trimmed; '' when the record names none. */
+  headerFromRaw: string;
   /** null when the element is absent; '' when present but empty (a null reverse-path). */
   envelopeFrom: string | null;
   envelopeTo: string | null;

@@ -3,6 +3,7 @@ import type {
   AggregateRecord,
   AggregateReportHeader,
 } from './aggregate-parser.ts';
+import { toAsciiDomainName } from '../platform/domain-names.ts';
 import { readReportHeader, type RawReport } from './parse-aggregate-metadata.ts';
 import {
   finishRecord,
@@ -510,7 +511,9 @@ export class AggregateReportReader {
     const raw = this.record;
     this.record = null;
     if (raw === null) return;
-    const policyDomain = this.report.values.get('policy_published/domain')?.trim().toLowerCase();
+    const reportedPolicyDomain = this.report.values.get('policy_published/domain');
+    const policyDomain =
+      reportedPolicyDomain === undefined ? undefined : toAsciiDomainName(reportedPolicyDomain);
     const record = finishRecord(raw, policyDomain, this.warnings);
     if (record === null) return;
     if (this.recordCount >= this.limits.maxRecords) {

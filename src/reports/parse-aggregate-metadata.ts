@@ -3,6 +3,7 @@ import type {
   AggregateReportSummary,
   ParsedAggregateReport,
 } from './aggregate-parser.ts';
+import { toAsciiDomainName } from '../platform/domain-names.ts';
 import { lowerWord, optionalText } from './parse-aggregate-record.ts';
 import type { WarningLog } from './parse-aggregate-warnings.ts';
 import { quoteForMessage, ReportInputError } from './report-input-error.ts';
@@ -203,8 +204,9 @@ function readPolicy(fields: ReportFields): ParsedAggregateReport['policy'] {
   fields.requireElement('policy_published', 'feedback');
   fields.requireElement('policy_published/domain', 'policy_published');
   // A fully qualified name's trailing dot names the same domain, and the domains dmarcdesk
-  // monitors are stored without it.
-  const domain = fields.text('policy_published/domain')?.toLowerCase().replace(/\.+$/, '');
+  // monitors are stored without it and with Unicode labels as A-labels.
+  const domainRaw = fields.text('policy_published/domain')?.trim() ?? '';
+  const domain = toAsciiDomainName(domainRaw);
   if (!domain) {
     throw invalid('The report has an empty <domain> in <policy_published>, so it names no domain.');
   }
@@ -216,6 +218,7 @@ function readPolicy(fields: ReportFields): ParsedAggregateReport['policy'] {
   const testingPath = fields.text('policy_published/testing') !== null ? 'testing' : 't';
   return {
     domain,
+    domainRaw,
     adkim: fields.word('policy_published/adkim', ALIGNMENTS),
     aspf: fields.word('policy_published/aspf', ALIGNMENTS),
     p,

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 
+import { toAsciiDomainName } from '../platform/domain-names.ts';
 import type { AggregateRecord } from './aggregate-parser.ts';
 import type { WarningLog } from './parse-aggregate-warnings.ts';
 import { quoteForMessage } from './report-input-error.ts';
@@ -245,7 +246,8 @@ export function finishRecord(
     return null;
   }
 
-  let headerFrom = raw.headerFrom?.trim().toLowerCase().replace(/\.+$/, '') ?? '';
+  const headerFromRaw = raw.headerFrom?.trim() ?? '';
+  let headerFrom = toAsciiDomainName(headerFromRaw);
   if (headerFrom === '') {
     headerFrom = policyDomain ?? '';
     warn(
@@ -264,6 +266,7 @@ export function finishRecord(
     spf: readAlignment(raw.spf, 'spf', warn),
     reasons: readReasons(raw, warn),
     headerFrom,
+    headerFromRaw,
     envelopeFrom: raw.envelopeFrom === undefined ? null : raw.envelopeFrom.trim().toLowerCase(),
     envelopeTo: raw.envelopeTo === undefined ? null : raw.envelopeTo.trim().toLowerCase(),
     dkimResults: readDkimResults(raw, warn),

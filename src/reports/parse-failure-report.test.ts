@@ -185,6 +185,20 @@ describe('parseFailureReport: real reports', () => {
     assert.match(report.original.headerText ?? '', /^Return-Path: <>\n/);
   });
 
+  it('converts a Unicode Reported-Domain to A-labels', () => {
+    const report = parseFailureReport(
+      arfMail({
+        fields: [
+          'Feedback-Type: auth-failure',
+          'Version: 1',
+          'Auth-Failure: dmarc',
+          'Reported-Domain: Bücher.Example.',
+        ],
+      }),
+    );
+    assert.equal(report.reportedDomain, 'xn--bcher-kva.example');
+  });
+
   it('reads the base64 ARF part of NetEase inside multipart/mixed', () => {
     const report = parseFailureReport(
       fixture('parsedmarc/failure/[Netease DMARC Failure Report] Rent Reminder.eml'),
