@@ -66,6 +66,7 @@ import { JobQueue } from './jobs/queue.ts';
 import { DomainService } from './platform/domains.ts';
 import { platformRoutes } from './platform/routes.ts';
 import { ReportIngestService } from './reports/ingest.ts';
+import { linkReportsToDomain } from './reports/report-domain-links.ts';
 import { startReceivers, type Receivers } from './reports/receivers.ts';
 import { reportRoutes } from './reports/routes.ts';
 
@@ -176,6 +177,17 @@ export async function createApp(
     domains.onBillableDomainsChanged((tx, change) =>
       licences.enqueueInTransaction(tx, change.accountId, change.customerId),
     );
+    // Reports stored before the domain was added are attached to it but not judged by threshold
+    // rules, since a domain just added has no rules and belongs to no group yet.
+    domains.onDomainAdded(async (tx, added) => {
+      const linked = await linkReportsToDomain(tx, added);
+      if (linked.aggregateReports + linked.failureReports > 0) {
+        logger.info(
+          { accountId: added.accountId, domainId: added.domainId, ...linked },
+          'attached reports received before the domain was added',
+        );
+      }
+    });
     domains.onCustomerRemoving((tx, removing) =>
       licences.releaseCustomerInTransaction(tx, removing.accountId, removing.customerId),
     );

@@ -51,6 +51,15 @@ export type BillableDomainsChangedListener = (
   change: { accountId: string; customerId: string },
 ) => Promise<void>;
 
+/**
+ * Called inside the transaction that adds a domain, so that the reports stored for its name
+ * before it was monitored are attached to it only if the add commits.
+ */
+export type DomainAddedListener = (
+  tx: Transaction,
+  added: { accountId: string; customerId: string; domainId: string; name: string },
+) => Promise<void>;
+
 /** Called inside the transaction that deletes a customer account, before its rows go. */
 export type CustomerRemovingListener = (
   tx: Transaction,
@@ -60,11 +69,16 @@ export type CustomerRemovingListener = (
 export class DomainService {
   private readonly listeners: BillableDomainsChangedListener[] = [];
   private readonly removingListeners: CustomerRemovingListener[] = [];
+  private readonly addedListeners: DomainAddedListener[] = [];
 
   constructor(private readonly db: Database) {}
 
   onBillableDomainsChanged(listener: BillableDomainsChangedListener): void {
     this.listeners.push(listener);
+  }
+
+  onDomainAdded(listener: DomainAddedListener): void {
+    this.addedListeners.push(listener);
   }
 
   onCustomerRemoving(listener: CustomerRemovingListener): void {
@@ -142,8 +156,10 @@ export class DomainService {
           field: 'name',
         });
       }
+      const added = { accountId, customerId, domainId: row.id, name: row.name };
+      for (const listener of this.addedListeners) await listener(tx, added);
       await this.notify(tx, accountId, customerId);
-      return toDomain(row!);
+      return toDomain(row);
     });
   }
 
