@@ -340,6 +340,8 @@ for (const engine of DATABASE_ENGINES) {
         pollSeconds: 3600,
         maxFileBytes: MAX_MAIL_BYTES,
         keepBytes: 1024,
+        // Every file is complete before the first scan, so none needs to settle.
+        settleMs: 0,
       });
       try {
         writeFileSync(
