@@ -339,5 +339,60 @@ for (const engine of DATABASE_ENGINES) {
       assert.equal(result.stored, 1);
       assert.equal(result.warnings, undefined);
     });
+
+    for (const layer of ['xml', 'gzip'] as const) {
+      it(`lists zip members past the limit (${layer})`, async () => {
+        // Twelve members of one size, with a limit that lets five and a half of them expand.
+        // Plain XML members are stopped by their declared size, gzip members while inflating.
+        const reports = Array.from({ length: 12 }, (_, index) =>
+          syntheticReport({ records: 200, reportId: `fat-${layer}-${index}` }),
+        );
+        const size = Math.max(...reports.map((report) => report.length));
+        const names = reports.map((_, index) =>
+          layer === 'xml' ? `fat-${index}.xml` : `fat-${index}.xml.gz`,
+        );
+        const zip = buildZip(
+          reports.map((report, index) => ({
+            name: names[index] as string,
+            data: layer === 'xml' ? report : gzipSync(report),
+          })),
+        );
+        const limited = new ReportIngestService(db, silent, {
+          limits: { maxExpandedBytes: Math.floor(5.5 * size) },
+        });
+
+        const result = await limited.receive(accountId, zip, SOURCE);
+
+        assert.equal(result.stored, 5);
+        assert.equal(result.rejected, 7);
+        assert.deepEqual(
+          result.documents.map((document) => [document.name, document.status]),
+          names.map((name, index) => [name, index < 5 ? 'stored' : 'rejected']),
+        );
+        const [stopped, ...unread] = result.documents.slice(5);
+        assert.ok(stopped?.status === 'rejected');
+        assert.equal(stopped.code, 'too_large');
+        assert.match(stopped.reason, /^Zip member "fat-5\.xml(\.gz)?" expands to more than/);
+        for (const document of unread) {
+          assert.ok(document.status === 'rejected');
+          assert.equal(document.code, 'too_large');
+          assert.match(document.reason, /^Not read, because reading stopped at "fat-5\.xml/);
+        }
+
+        assert.ok(result.storedInPart);
+        assert.equal(result.storedInPart.code, 'too_large');
+        assert.match(result.storedInPart.reason, /^The input was stored only in part/);
+        assert.match(result.storedInPart.reason, /Reading stopped at "fat-5\.xml/);
+        assert.match(result.storedInPart.reason, /the 6 members after it \("fat-6\.xml/);
+
+        const rows = await db.query<{ id: string; reason: string }>(
+          'SELECT id, reason FROM rejected_inputs',
+        );
+        assert.equal(rows.length, 1);
+        assert.equal(rows[0]?.id, result.storedInPart.rejectedInputId);
+        assert.equal(rows[0]?.reason, result.storedInPart.reason);
+        assert.equal(await count('aggregate_reports'), 5);
+      });
+    }
   });
 }

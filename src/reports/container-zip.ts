@@ -3,12 +3,14 @@ import type { Readable } from 'node:stream';
 import yauzl from 'yauzl';
 
 import type { ExtractionBudget } from './container-budget.ts';
-import { quoteForMessage, ReportInputError } from './report-input-error.ts';
+import { MembersNotReadError, quoteForMessage, ReportInputError } from './report-input-error.ts';
 
 export interface ZipMember {
   name: string;
   /** The member's bytes as they are inflated; read each member to its end before the next. */
   chunks: AsyncIterable<Buffer>;
+  /** The names of the file members after this one, listed when reading stops at this one. */
+  laterNames: string[];
 }
 
 const STORED = 0;
@@ -105,6 +107,25 @@ async function* readEntry(
   }
 }
 
+/** Checks one member's entry against the limits before it is read. */
+function checkEntry(entry: yauzl.Entry, memberLabel: string, budget: ExtractionBudget): void {
+  if (entry.isEncrypted()) {
+    throw new ReportInputError(
+      'unsupported_format',
+      `${memberLabel} is encrypted; send the report without a password.`,
+    );
+  }
+  if (entry.compressionMethod !== STORED && entry.compressionMethod !== DEFLATED) {
+    throw new ReportInputError(
+      'unsupported_format',
+      `${memberLabel} uses compression method ${entry.compressionMethod}; only stored and ` +
+        'deflate members are read, so send the report as gzip or plain XML.',
+    );
+  }
+  budget.addFile(memberLabel);
+  budget.checkDeclaredSize(memberLabel, entry.uncompressedSize, entry.compressedSize);
+}
+
 /**
  * Yields every file member of a zip archive held in memory, skipping directory entries, each
  * with its bytes as a stream. Limits are checked on the central directory first (member count,
@@ -130,25 +151,18 @@ export async function* readZipMembers(
     const entries = await listEntries(zipfile, label);
     checkNoOverlap(entries, label);
 
-    for (const entry of entries) {
-      if (entry.fileName.endsWith('/')) continue;
+    const files = entries.filter((entry) => !entry.fileName.endsWith('/'));
+    for (const [index, entry] of files.entries()) {
+      const laterNames = files.slice(index + 1).map((later) => later.fileName);
       const memberLabel = `zip member ${quoteForMessage(entry.fileName)}`;
-      if (entry.isEncrypted()) {
-        throw new ReportInputError(
-          'unsupported_format',
-          `${memberLabel} is encrypted; send the report without a password.`,
-        );
+      try {
+        checkEntry(entry, memberLabel, budget);
+      } catch (error) {
+        if (!(error instanceof ReportInputError)) throw error;
+        throw new MembersNotReadError(error, entry.fileName, laterNames);
       }
-      if (entry.compressionMethod !== STORED && entry.compressionMethod !== DEFLATED) {
-        throw new ReportInputError(
-          'unsupported_format',
-          `${memberLabel} uses compression method ${entry.compressionMethod}; only stored and ` +
-            'deflate members are read, so send the report as gzip or plain XML.',
-        );
-      }
-      budget.addFile(memberLabel);
-      budget.checkDeclaredSize(memberLabel, entry.uncompressedSize, entry.compressedSize);
-      yield { name: entry.fileName, chunks: readEntry(zipfile, entry, memberLabel, budget) };
+      const chunks = readEntry(zipfile, entry, memberLabel, budget);
+      yield { name: entry.fileName, chunks, laterNames };
     }
   } finally {
     zipfile.close();

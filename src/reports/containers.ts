@@ -3,7 +3,7 @@ import { detectContent, SMTP_TLS_REPORT_DESCRIPTION } from './container-detect.t
 import { gunzipStream, inflateZlibStream } from './container-inflate.ts';
 import { readMailParts } from './container-mail.ts';
 import { readZipMembers, type ZipMember } from './container-zip.ts';
-import { quoteForMessage, ReportInputError } from './report-input-error.ts';
+import { MembersNotReadError, quoteForMessage, ReportInputError } from './report-input-error.ts';
 
 export interface ContainerLimits {
   /** Largest accepted input, in bytes; default 25 MiB. */
@@ -291,10 +291,41 @@ async function* unwrapStream(
 
 interface StreamedMember extends ItemName {
   chunks: AsyncIterable<Buffer>;
+  /** The names of the members after this one, listed when reading stops at this one. */
+  laterNames: string[];
 }
 
 async function* toStreams(items: Item[]): AsyncGenerator<StreamedMember> {
-  for (const item of items) yield { ...item, chunks: fromBuffer(item.bytes) };
+  for (const [index, item] of items.entries()) {
+    const laterNames = items.slice(index + 1).map((later) => later.name);
+    yield { ...item, chunks: fromBuffer(item.bytes), laterNames };
+  }
+}
+
+/**
+ * Turns an error about a member into one that also names the members not read after it. An
+ * error from a container inside the member already names its own unread members, so the
+ * members after this one are added to them.
+ */
+function stoppedAt(error: ReportInputError, member: StreamedMember): MembersNotReadError {
+  if (error instanceof MembersNotReadError) {
+    const unread = [...error.unreadMembers, ...member.laterNames];
+    return new MembersNotReadError(error.reason, error.member, unread);
+  }
+  return new MembersNotReadError(error, member.name, member.laterNames);
+}
+
+/** Passes a member's document bytes on, naming the unread members if reading them fails. */
+async function* stopAtMember(
+  chunks: AsyncIterable<Buffer>,
+  member: StreamedMember,
+): AsyncGenerator<Buffer> {
+  try {
+    yield* chunks;
+  } catch (error) {
+    if (error instanceof ReportInputError) throw stoppedAt(error, member);
+    throw error;
+  }
 }
 
 async function* unwrapZipMembers(
@@ -310,6 +341,7 @@ async function* unwrapZipMembers(
         label: `zip member ${quoteForMessage(member.name)}`,
         layers: [...item.layers, 'zip'],
         chunks: member.chunks,
+        laterNames: member.laterNames,
       };
     }
   }
@@ -319,7 +351,8 @@ async function* unwrapZipMembers(
 /**
  * Unwraps every member of an archive or mail. A member that contains no report (unknown content
  * or nothing) is skipped, because mails carry logos and text parts and archives carry read-me
- * files. Limits, corrupt data and nesting still reject the whole input.
+ * files. Limits, corrupt data and nesting stop reading at the member where they are found, with
+ * a MembersNotReadError that names it and the members after it.
  */
 async function* unwrapMembers(
   container: Item,
@@ -340,10 +373,11 @@ async function* unwrapMembers(
     try {
       for await (const document of unwrapStream(child, child.chunks, budget, depth)) {
         documents += 1;
-        yield document;
+        yield { ...document, chunks: stopAtMember(document.chunks, child) };
       }
     } catch (error) {
-      if (!(error instanceof NoReportError)) throw error;
+      if (!(error instanceof ReportInputError)) throw error;
+      if (!(error instanceof NoReportError)) throw stoppedAt(error, child);
       const inner = error.layers.slice(child.layers.length);
       const wrapping = inner.length > 0 ? ` inside ${inner.join(' > ')}` : '';
       const description = `${child.label} contains ${error.contentDescription}${wrapping}`;

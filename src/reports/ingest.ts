@@ -22,7 +22,7 @@ import { storeFailureReport, type StoredFailureReport } from './failure-report-s
 import { parseMimeMessage } from './mime-entity.ts';
 import { isFailureReportMail, readFailureReport } from './parse-failure-report.ts';
 import { storeRejectedInput, type ReceivedVia } from './rejected-input-store.ts';
-import { ReportInputError } from './report-input-error.ts';
+import { MembersNotReadError, quoteForMessage, ReportInputError } from './report-input-error.ts';
 import type { StoredAggregateReport } from './report-store.ts';
 
 /** Called inside the transaction that stored a new aggregate report. */
@@ -76,6 +76,11 @@ export interface IngestResult {
   inputRejection?: { code: string; reason: string; rejectedInputId: string };
   /** One sentence per zip member that was skipped because it carries no report. */
   warnings?: string[];
+  /**
+   * Set when a rejection stopped reading the input after some of its reports were read, so the
+   * input was stored only in part: the reason, and the id of the rejected input kept for it.
+   */
+  storedInPart?: { code: string; reason: string; rejectedInputId: string };
 }
 
 /** The origin of an input, stored with it when it is rejected. */
@@ -205,6 +210,7 @@ export class ReportIngestService {
     const outcomes: DocumentOutcome[] = [];
     const skippedZipMembers: string[] = [];
     let current: StreamedDocument | null = null;
+    let storedInPart: IngestResult['storedInPart'];
     try {
       let index = 0;
       for await (const document of streamDocuments(input, limits, skippedZipMembers)) {
@@ -217,22 +223,21 @@ export class ReportIngestService {
       // With nothing stored yet the whole input is rejected, as receive does for any error.
       if (!(error instanceof ReportInputError) || outcomes.length === 0) throw error;
       // The documents before this one are stored, so only the rest of the input is rejected.
-      const rejectedInputId = await this.storeRejection(accountId, input, source, error);
-      outcomes.push({
-        kind: 'aggregate',
-        name: current?.name ?? 'upload',
-        layers: current?.layers ?? [],
-        status: 'rejected',
-        code: error.code,
-        reason: error.message,
-        rejectedInputId,
-      });
+      const partial = new ReportInputError(
+        error.code,
+        `The input was stored only in part: reading stopped after its first ${outcomes.length} ` +
+          `reports, and nothing after them was stored. ${error.message}`,
+      );
+      const rejectedInputId = await this.storeRejection(accountId, input, source, partial);
+      storedInPart = { code: error.code, reason: partial.message, rejectedInputId };
+      outcomes.push(...notStoredOutcomes(error, current, rejectedInputId));
     }
+    const summary = storedInPart ? { ...summarise(outcomes), storedInPart } : summarise(outcomes);
     if (skippedZipMembers.length > 0) {
       await this.addSkippedMemberWarnings(accountId, outcomes, skippedZipMembers);
-      return { ...summarise(outcomes), warnings: skippedZipMembers };
+      return { ...summary, warnings: skippedZipMembers };
     }
-    return summarise(outcomes);
+    return summary;
   }
 
   /**
@@ -527,6 +532,34 @@ async function rereadDocument(
     position += 1;
   }
   return null;
+}
+
+/**
+ * Lists what a rejection midway through an input left unstored: the member where reading
+ * stopped, with the reason, and each member after it, which was not read.
+ */
+function notStoredOutcomes(
+  error: ReportInputError,
+  current: StreamedDocument | null,
+  rejectedInputId: string,
+): DocumentOutcome[] {
+  const base = {
+    kind: 'aggregate',
+    status: 'rejected',
+    code: error.code,
+    rejectedInputId,
+  } as const;
+  if (!(error instanceof MembersNotReadError)) {
+    const name = current?.name ?? 'upload';
+    return [{ ...base, name, layers: current?.layers ?? [], reason: error.message }];
+  }
+  // The unread members were never opened, so their layers are unknown.
+  const layers = current?.name === error.member ? current.layers : [];
+  const unreadReason = `Not read, because reading stopped at ${quoteForMessage(error.member)}: ${error.reason.message}`;
+  return [
+    { ...base, name: error.member, layers, reason: error.reason.message },
+    ...error.unreadMembers.map((name) => ({ ...base, name, layers: [], reason: unreadReason })),
+  ];
 }
 
 function summarise(outcomes: DocumentOutcome[]): IngestResult {

@@ -36,3 +36,35 @@ export function quoteForMessage(value: string, maxLength = 80): string {
     printable.length > maxLength ? `${printable.slice(0, maxLength)}...` : printable;
   return `"${shortened}"`;
 }
+
+/**
+ * A rejection that stopped reading an archive or mail at one member, so that member and every
+ * member after it were not read. The code is that of the limit or damage that stopped it.
+ */
+export class MembersNotReadError extends ReportInputError {
+  constructor(
+    /** The error about the member where reading stopped. */
+    readonly reason: ReportInputError,
+    /** The name of the member where reading stopped. */
+    readonly member: string,
+    /** The names of the members after it, in archive order, none of which was read. */
+    readonly unreadMembers: string[],
+  ) {
+    super(reason.code, `${reason.message} ${describeUnread(member, unreadMembers)}`, {
+      cause: reason,
+    });
+    this.name = 'MembersNotReadError';
+  }
+}
+
+const LISTED_MEMBERS = 10;
+
+function describeUnread(member: string, unread: string[]): string {
+  if (unread.length === 0) return `Reading stopped at ${quoteForMessage(member)}, the last member.`;
+  const listed = unread.slice(0, LISTED_MEMBERS).map((name) => quoteForMessage(name));
+  const more = unread.length > LISTED_MEMBERS ? ` and ${unread.length - LISTED_MEMBERS} more` : '';
+  return (
+    `Reading stopped at ${quoteForMessage(member)}, so the ${unread.length} members after it ` +
+    `(${listed.join(', ')}${more}) were not read either.`
+  );
+}
