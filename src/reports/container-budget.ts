@@ -31,7 +31,11 @@ export class ExtractionBudget {
    */
   readonly skippedZipMembers: string[] = [];
 
-  constructor(readonly limits: ContainerLimits) {}
+  constructor(
+    readonly limits: ContainerLimits,
+    /** The name messages use for the whole input, such as "the upload". */
+    readonly inputLabel = 'the upload',
+  ) {}
 
   /** Counts one more archive member and rejects the input past maxFiles. */
   addFile(label: string): void {
@@ -39,7 +43,7 @@ export class ExtractionBudget {
     if (this.files > this.limits.maxFiles) {
       throw new ReportInputError(
         'too_many_files',
-        `The upload contains more than ${this.limits.maxFiles} files (reached at ${label}); ` +
+        `${this.inputLabel} contains more than ${this.limits.maxFiles} files (reached at ${label}); ` +
           'send each report in its own file or archive.',
       );
     }

@@ -5,6 +5,8 @@ export interface DetectedContent {
   kind: ContentKind;
   /** A short noun phrase for messages, such as "a PNG image" or "plain text". */
   description: string;
+  /** Set for content that starts like a mail message but lacks what makes one. */
+  incompleteMail?: boolean;
 }
 
 /** The description of an RFC 8460 SMTP TLS report, which is JSON and never a DMARC report. */
@@ -145,6 +147,25 @@ function looksLikeText(sample: Buffer): boolean {
   return true;
 }
 
+/**
+ * Describes a single mail header field with what a mail would have besides, such as "a mail
+ * header with only a Subject field and no From field or body", or returns null for other content.
+ * looksLikeMail needs two fields, so such input is not read as a mail.
+ */
+function describeLoneHeaderField(bytes: Buffer): string | null {
+  const head = bytes.subarray(0, MAIL_HEADER_WINDOW).toString('latin1');
+  const match = /^([!-9;-~]+):/.exec(head);
+  const name = match?.[1] ?? '';
+  if (!MAIL_HEADER_NAMES.has(name.toLowerCase())) return null;
+  const blankLine = /\r?\n\r?\n/.exec(head);
+  const hasBody = blankLine !== null && head.slice(blankLine.index).trim() !== '';
+  const missing = [
+    ...(name.toLowerCase() === 'from' ? ['other header field'] : ['From field']),
+    ...(hasBody ? [] : ['body']),
+  ];
+  return `a mail header with only a ${name} field and no ${missing.join(' or ')}`;
+}
+
 function describeUnknown(bytes: Buffer): string {
   for (const signature of SIGNATURES) {
     if (startsWith(bytes, signature.bytes)) return signature.description;
@@ -180,5 +201,9 @@ export function detectContent(bytes: Buffer): DetectedContent {
   if (looksLikeMail(bytes)) return { kind: 'mail', description: 'a mail message' };
   // Checked after mail headers, because a line such as "x " also passes the zlib header check.
   if (looksLikeZlib(bytes)) return { kind: 'zlib', description: 'zlib data' };
+  const loneHeaderField = describeLoneHeaderField(bytes);
+  if (loneHeaderField !== null) {
+    return { kind: 'unknown', description: loneHeaderField, incompleteMail: true };
+  }
   return { kind: 'unknown', description: describeUnknown(bytes) };
 }

@@ -98,25 +98,27 @@ const DETECT_BYTES = 16 * 1024 + 1;
  * A ReportInputError is thrown by the generator for what is wrong before a document starts, and
  * by a document's chunks for damage found while it is decompressed (a bad CRC-32, a truncated
  * stream, a limit passed), so documents yielded before it may already have been read.
+ * inputLabel names the input in messages by the way it came, such as "the mail received over SMTP".
  */
 export async function* streamDocuments(
   input: Buffer,
   limits: Partial<ContainerLimits> = {},
   skippedZipMembers?: string[],
+  inputLabel = 'the upload',
 ): AsyncGenerator<StreamedDocument> {
   const resolved: ContainerLimits = { ...DEFAULT_CONTAINER_LIMITS, ...limits };
   if (input.length === 0) {
-    throw new ReportInputError('empty', 'The upload is empty; send the report file itself.');
+    throw new ReportInputError('empty', `${inputLabel} is empty; send the report file itself.`);
   }
   if (input.length > resolved.maxInputBytes) {
     throw new ReportInputError(
       'too_large',
-      `The upload is ${formatBytes(input.length)}, more than the limit of ` +
+      `${inputLabel} is ${formatBytes(input.length)}, more than the limit of ` +
         `${formatBytes(resolved.maxInputBytes)}; a DMARC report is far smaller, so check the file.`,
     );
   }
-  const budget = new ExtractionBudget(resolved);
-  const root: Item = { name: 'upload', label: 'the upload', layers: [], bytes: input };
+  const budget = new ExtractionBudget(resolved, inputLabel);
+  const root: Item = { name: 'upload', label: inputLabel, layers: [], bytes: input };
   try {
     yield* unwrap(root, budget, 0);
   } finally {
@@ -212,6 +214,15 @@ async function* unwrap(
           'unsupported_format',
           `${item.label} is ${SMTP_TLS_REPORT_DESCRIPTION}; dmarcdesk reads only DMARC ` +
             'aggregate and failure reports, so it stores nothing from it.',
+          item.layers,
+          detected.description,
+        );
+      }
+      if (detected.incompleteMail) {
+        throw new NoReportError(
+          'unsupported_format',
+          `${item.label} is not a complete mail message: it contains ${detected.description}. ` +
+            'Send the report mail whole, with its From field and the report attached.',
           item.layers,
           detected.description,
         );

@@ -102,6 +102,14 @@ export interface IngestOptions {
 
 const DEFAULT_REJECTED_KEEP_BYTES = 1024 * 1024;
 
+/** The name messages use for an input, by the way it came. */
+const INPUT_LABELS: Record<ReceivedVia, string> = {
+  upload: 'the upload',
+  smtp: 'the mail received over SMTP',
+  imap: 'the mail read from IMAP',
+  folder: 'the watched file',
+};
+
 /**
  * Recognise, parse and store aggregate and failure reports, whichever way they arrive. The
  * HTTP upload and every receiver (SMTP, IMAP, watched folder) end here, so one report that
@@ -213,7 +221,8 @@ export class ReportIngestService {
     let storedInPart: IngestResult['storedInPart'];
     try {
       let index = 0;
-      for await (const document of streamDocuments(input, limits, skippedZipMembers)) {
+      const label = INPUT_LABELS[source.via];
+      for await (const document of streamDocuments(input, limits, skippedZipMembers, label)) {
         current = document;
         const reread = () => rereadDocument(input, limits, index);
         outcomes.push(await this.storeAggregate(accountId, document, source, reread));

@@ -330,6 +330,16 @@ for (const engine of DATABASE_ENGINES) {
       assert.match(stillUp.response, /^250 .*1 reports stored/);
     });
 
+    test('SMTP names what a bare mail lacks', async () => {
+      await assert.rejects(sendRaw(Buffer.from('Subject: weekly report\r\n\r\n')), (error: any) => {
+        assert.equal(error.responseCode, 554);
+        assert.match(error.response, /The mail received over SMTP is not a complete mail message/);
+        assert.match(error.response, /only a Subject field and no From field or body/);
+        assert.doesNotMatch(error.response, /upload/);
+        return true;
+      });
+    });
+
     test('watched folder sorts files', async () => {
       const folder = mkdtempSync(join(tmpdir(), 'dmarcdesk-watch-'));
       const watcher = new FolderWatcher({
