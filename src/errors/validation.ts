@@ -10,6 +10,7 @@ export function parseInput<Schema extends z.ZodType>(
   input: unknown,
   what = 'request body',
 ): z.output<Schema> {
+  if (what === 'query string') rejectRepeatedParameters(input);
   const result = schema.safeParse(input);
   if (result.success) return result.data;
 
@@ -24,4 +25,20 @@ export function parseInput<Schema extends z.ZodType>(
 
 function failValidation(message: string, field: string, problems: unknown[]): never {
   throw new AppError('validation_failed', message, { field, details: { problems } });
+}
+
+/**
+ * Reject a query parameter given more than once, such as `limit=1&limit=2`. The query parser
+ * turns it into an array, which no query schema accepts and which would otherwise fail with a
+ * message about the array's coerced value (such as "received NaN").
+ */
+function rejectRepeatedParameters(query: unknown): void {
+  if (query === null || typeof query !== 'object') return;
+  for (const [name, value] of Object.entries(query)) {
+    if (!Array.isArray(value)) continue;
+    const repeated = value.map((item) => `${name}=${String(item).slice(0, 40)}`).join('&');
+    const message =
+      `Query parameter "${name}" is given ${value.length} times (${repeated}); ` + 'give it once.';
+    failValidation(message, name, [{ field: name, message }]);
+  }
 }

@@ -86,5 +86,27 @@ for (const engine of DATABASE_ENGINES) {
       assert.match(error.message, /limit of 1 MiB/);
       assert.match(error.message, /DMARCDESK_MAX_UPLOAD_BYTES/);
     });
+
+    test('repeated query parameter is named', async () => {
+      const cases = [
+        ['/api/v1/reports?limit=1&limit=2', 'limit'],
+        ['/api/v1/reports?offset=1&offset=2', 'offset'],
+        ['/api/v1/alerts?limit=1&limit=2', 'limit'],
+        ['/api/v1/alerts?offset=0&offset=5', 'offset'],
+        ['/api/v1/rejected-inputs?limit=1&limit=2', 'limit'],
+        ['/api/v1/failure-reports?limit=1&limit=2', 'limit'],
+        ['/api/v1/audit-log?limit=1&limit=2', 'limit'],
+      ] as const;
+      for (const [path, name] of cases) {
+        const response = await call('GET', path);
+        const error = JSON.parse(response.text).error;
+
+        assert.equal(response.status, 400, path);
+        assert.equal(error.code, 'validation_failed', path);
+        assert.equal(error.field, name, path);
+        assert.match(error.message, new RegExp(`^Query parameter "${name}" is given 2 times`));
+        assert.doesNotMatch(error.message, /NaN/, path);
+      }
+    });
   });
 }
