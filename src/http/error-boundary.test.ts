@@ -108,5 +108,16 @@ for (const engine of DATABASE_ENGINES) {
         assert.doesNotMatch(error.message, /NaN/, path);
       }
     });
+
+    test('JSON sent as text/plain names type', async () => {
+      const json = Buffer.from(JSON.stringify({ name: 'Plain Text Ltd' }));
+      const response = await call('POST', '/api/v1/customers', json, 'text/plain');
+      const error = JSON.parse(response.text).error;
+
+      assert.equal(response.status, 415);
+      assert.equal(error.code, 'unsupported_media_type');
+      assert.match(error.message, /"text\/plain"/);
+      assert.match(error.message, /Content-Type: application\/json/);
+    });
   });
 }

@@ -61,7 +61,7 @@ export function installErrorBoundary(app: FastifyInstance, options: ErrorBoundar
       } satisfies ErrorBody);
     }
 
-    const known = fastifyErrorBody(error as FastifyError, options);
+    const known = fastifyErrorBody(error as FastifyError, options, request.headers['content-type']);
     if (known) return reply.code(known.status).send(known.body);
 
     request.log.error({ err: error }, 'unhandled error');
@@ -87,6 +87,7 @@ function allowedMethods(app: FastifyInstance, path: string): string[] {
 function fastifyErrorBody(
   error: FastifyError,
   options: ErrorBoundaryOptions,
+  contentType: string | undefined,
 ): { status: number; body: ErrorBody } | null {
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
@@ -101,7 +102,12 @@ function fastifyErrorBody(
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return {
         status: 415,
-        body: body('unsupported_media_type', 'This route does not accept that Content-Type.'),
+        // The report upload accepts any Content-Type, so only routes that read JSON get here.
+        body: body(
+          'unsupported_media_type',
+          `The Content-Type ${JSON.stringify(contentType ?? '')} is not accepted here; send ` +
+            'the request body as JSON with Content-Type: application/json.',
+        ),
       };
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return { status: 400, body: body('validation_failed', 'The JSON request body is empty.') };

@@ -2,12 +2,15 @@ import type { FastifyInstance } from 'fastify';
 import { AppError } from '../errors/app-error.ts';
 
 /**
- * Parse JSON request bodies. An empty body reads as no body, so that a DELETE or POST sent with
- * a JSON Content-Type and nothing else is accepted. Strings with a NUL character are rejected
+ * Parse JSON request bodies, the only kind the routes outside the report upload read. An empty
+ * body reads as no body, so that a DELETE or POST sent with a JSON Content-Type and nothing else
+ * is accepted. Strings with a NUL character are rejected
  * with the field that contains one, because PostgreSQL cannot store NUL in text.
  */
 export function installJsonBodyParser(app: FastifyInstance): void {
-  app.removeContentTypeParser('application/json');
+  // Without Fastify's text/plain parser, a JSON body sent as text/plain gets a 415 that names
+  // the Content-Type, where it would reach the route as a string and fail as "not an object".
+  app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, text, done) => {
     const body = typeof text === 'string' ? text : text.toString('utf8');
     if (body.trim() === '') return done(null, undefined);
