@@ -87,6 +87,24 @@ for (const engine of DATABASE_ENGINES) {
       assert.match(error.message, /DMARCDESK_MAX_UPLOAD_BYTES/);
     });
 
+    test('multipart upload asks for raw body', async () => {
+      const form = Buffer.from(
+        '------form\r\nContent-Disposition: form-data; name="file"; filename="report.xml"\r\n' +
+          'Content-Type: application/xml\r\n\r\n<feedback/>\r\n------form--\r\n',
+      );
+      for (const contentType of ['multipart/form-data; boundary=----form', 'application/xml']) {
+        const response = await call('POST', '/api/v1/reports', form, contentType);
+        const error = JSON.parse(response.text).error;
+
+        assert.equal(response.status, 415, contentType);
+        assert.equal(error.code, 'unsupported_media_type');
+        assert.match(error.message, /^Multipart form uploads .* are not accepted/);
+        assert.match(error.message, /raw request body/);
+        assert.match(error.message, /--data-binary/);
+        assert.match(error.message, /application\/octet-stream/);
+      }
+    });
+
     test('repeated query parameter is named', async () => {
       const cases = [
         ['/api/v1/reports?limit=1&limit=2', 'limit'],

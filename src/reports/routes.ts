@@ -72,6 +72,15 @@ export function reportRoutes({
 
     app.post('/reports', { config: { access: 'reports.upload' } }, async (request, reply) => {
       const body = request.body;
+      if (isMultipartForm(request.headers['content-type'], body)) {
+        throw new AppError(
+          'unsupported_media_type',
+          'Multipart form uploads (such as curl -F) are not accepted; send the report file ' +
+            'itself as the raw request body, for example with curl --data-binary ' +
+            '@report.xml.gz. Any Content-Type other than multipart/form-data is accepted, such ' +
+            'as application/octet-stream, because the content is recognised by its bytes.',
+        );
+      }
       if (!Buffer.isBuffer(body) || body.length === 0) {
         throw new AppError(
           'validation_failed',
@@ -221,4 +230,15 @@ function receivingAddressView(token: string, format: ReceivingAddressFormat | nu
     // Null until DMARCDESK_SMTP_DOMAIN is set: without it there is no address to publish.
     address: format ? formatReceivingAddress(token, format) : null,
   };
+}
+
+/**
+ * Tell whether an upload is a multipart form, by its Content-Type or, when a client labels it
+ * otherwise, by a first part that starts with a boundary line and a form-data disposition.
+ */
+function isMultipartForm(contentType: string | undefined, body: unknown): boolean {
+  if (contentType?.toLowerCase().startsWith('multipart/form-data')) return true;
+  if (!Buffer.isBuffer(body)) return false;
+  const head = body.subarray(0, 1024).toString('latin1');
+  return /^--\S+\r?\n(?:[^\r\n]+\r?\n)*?content-disposition:\s*form-data/i.test(head);
 }
