@@ -199,6 +199,8 @@ async function attachToExisting(
   );
   if (!latest) return null;
 
+  // TODO: only the latest clear time is kept, so a late firing between the last firing and
+  // that clear time counts as late even when no report showed its own time clear.
   if (
     latest.clear_mode === 'observed' &&
     latest.last_clear_observed_at !== null &&
