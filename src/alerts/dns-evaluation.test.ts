@@ -79,11 +79,25 @@ describe('DNS alert ticket text', () => {
     evidence,
   } as unknown as Alert;
 
+  test('names the DKIM selector in the summary', () => {
+    const dkim = {
+      ...alert,
+      evidence: {
+        ...evidence,
+        recordKind: 'dkim',
+        selector: 's1',
+        name: `s1._domainkey.${domain}`,
+      },
+    } as unknown as Alert;
+    const { summary } = formatTicket(dkim, 'https://dmarc.example.net');
+    assert.equal(summary, `DMARC dns alert: ${domain} (DKIM key s1)`);
+  });
+
   test('shows before, after and meaning', () => {
     const { summary, details } = formatTicket(alert, 'https://dmarc.example.net');
     const lines = details.split('\n');
 
-    assert.equal(summary, `DMARC dns alert: ${domain}`);
+    assert.equal(summary, `DMARC dns alert: ${domain} (DMARC record)`);
     assert.ok(lines.includes(`Domain: ${domain}`));
     assert.ok(lines.includes(`Alert: DMARC record at _dmarc.${domain}: the record became weaker`));
     assert.ok(lines.includes('Severity: critical'));

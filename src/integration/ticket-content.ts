@@ -22,9 +22,14 @@ export function formatTicket(
   if (evidence.kind === 'dns') lines.push(...dnsLines(alert.domainName, evidence));
   lines.push('', `Evidence in dmarcdesk: ${link}`, `dmarcdesk alert id: ${alert.id}`);
 
-  // HaloPSA's summary field is short on many tenants, so the summary keeps to the kind and domain.
+  // HaloPSA's summary field is short on many tenants, so the summary keeps to the kind and domain,
+  // and for DNS the record, because each record of a domain has an incident of its own.
   const subject = alert.groupId ? `domain group ${alert.domainName}` : alert.domainName;
-  const summary = neutralise(`DMARC ${alert.kind} alert: ${subject}`);
+  const record =
+    evidence.kind === 'dns'
+      ? ` (${dnsRecordWords[evidence.recordKind]}${evidence.selector ? ` ${evidence.selector}` : ''})`
+      : '';
+  const summary = neutralise(`DMARC ${alert.kind} alert: ${subject}${record}`);
   return { summary: summary.slice(0, 200), details: lines.map(neutralise).join('\n') };
 }
 
