@@ -214,9 +214,12 @@ export async function startDnsServer(
     };
   }
 
-  const udp = new UDPServer();
-  udp.on('request', handler('udp'));
-  udp.on('requestError', () => undefined);
+  const newUdpServer = () => {
+    const server = new UDPServer();
+    server.on('request', handler('udp'));
+    server.on('requestError', () => undefined);
+    return server;
+  };
   const tcp = new TCPServer();
   tcp.on('request', handler('tcp'));
   tcp.on('requestError', () => undefined);
@@ -228,16 +231,28 @@ export async function startDnsServer(
   });
 
   // dns2 treats port 0 as "no port given" and then binds TCP to every interface, so UDP
-  // picks the port and TCP binds to that port on 127.0.0.1 explicitly.
-  await udp.listen(0, '127.0.0.1');
-  const port = (udp.address() as AddressInfo).port;
-  await new Promise<void>((resolve, reject) => {
-    tcp.once('error', reject);
-    tcp.listen(port, '127.0.0.1', () => {
-      tcp.off('error', reject);
-      resolve();
-    });
-  });
+  // picks the port and TCP binds to that port on 127.0.0.1 explicitly. The client end of any
+  // TCP connection on the machine may hold that port number, so a clash picks a new port.
+  let udp = newUdpServer();
+  let port = 0;
+  for (let attempt = 1; ; attempt += 1) {
+    await udp.listen(0, '127.0.0.1');
+    port = (udp.address() as AddressInfo).port;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        tcp.once('error', reject);
+        tcp.listen(port, '127.0.0.1', () => {
+          tcp.off('error', reject);
+          resolve();
+        });
+      });
+      break;
+    } catch (error) {
+      await new Promise<void>((resolve) => udp.close(() => resolve()));
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt === 10) throw error;
+      udp = newUdpServer();
+    }
+  }
 
   return {
     address: `127.0.0.1:${port}`,
