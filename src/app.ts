@@ -72,6 +72,8 @@ import { reportRoutes } from './reports/routes.ts';
 
 /** Workers per process for the note queue. */
 const NOTE_WORKERS = 4;
+/** Batch workers per process for the ticket queue. */
+const TICKET_BATCH_WORKERS = 2;
 export interface App {
   config: Config;
   db: Database;
@@ -275,16 +277,20 @@ export async function createApp(
         LICENCE_RELEASE_QUEUE,
         asCalls(LICENCE_RELEASE_QUEUE, 'standard', (data) => licences.release(data)),
       );
-      // Tickets go out in batches, so that one POST carries the tickets of many alerts.
-      await queue.workBatch<TicketCreateJob>(
-        TICKET_CREATE_QUEUE,
-        (jobs) =>
-          runWithCallContext(
-            { priority: 'urgent', jobKind: TICKET_CREATE_QUEUE, customerId: null },
-            () => tickets.runBatch(jobs),
-          ),
-        { batchSize: TICKET_CREATE_BATCH_SIZE },
-      );
+      // Tickets go out in batches, so that one POST carries the tickets of many alerts. A batch
+      // looks its alerts up one after another, so two workers keep a slow lookup from holding
+      // back every ticket of the process.
+      for (let worker = 0; worker < TICKET_BATCH_WORKERS; worker += 1) {
+        await queue.workBatch<TicketCreateJob>(
+          TICKET_CREATE_QUEUE,
+          (jobs) =>
+            runWithCallContext(
+              { priority: 'urgent', jobKind: TICKET_CREATE_QUEUE, customerId: null },
+              () => tickets.runBatch(jobs),
+            ),
+          { batchSize: TICKET_CREATE_BATCH_SIZE },
+        );
+      }
       // Each worker fetches its next job about a second after the last one, so a backlog of
       // notes drains at about one job per second per worker.
       await queue.work<TicketNoteJob>(
