@@ -227,19 +227,31 @@ export class TicketDispatch {
   async run(data: TicketCreateJob, job: TicketJob): Promise<void> {
     const ready = await this.ticketReady(data);
     if (!ready) return;
+    let lookup: TicketLookup;
     try {
-      const lookup = await this.lookUpTicket(ready);
+      lookup = await this.lookUpTicket(ready);
       if (lookup.existing) {
         await this.ticketStored(ready, data, lookup.existing, { adopted: true });
         return;
       }
+    } catch (error) {
+      await this.ticketFailed(ready, data, job, error);
+      return;
+    }
+    await this.createAlone({ job, ready, lookup });
+  }
+
+  /** Create one looked-up ticket in a POST of its own, and record the outcome. */
+  private async createAlone(entry: PendingTicket): Promise<void> {
+    const { job, ready, lookup } = entry;
+    try {
       const created = await this.createTicket(lookup.client, ready.alert, lookup.input);
-      await this.ticketStored(ready, data, created.ticket, {
+      await this.ticketStored(ready, job.data, created.ticket, {
         adopted: false,
         priorityDropped: created.priorityDropped,
       });
     } catch (error) {
-      await this.ticketFailed(ready, data, job, error);
+      await this.ticketFailed(ready, job.data, job, error);
     }
   }
 
@@ -282,9 +294,10 @@ export class TicketDispatch {
     }
 
     for (const pending of toCreate.values()) {
+      // A lone ticket was looked up already, so it is created without a second lookup.
       if (pending.length === 1) {
         const [only] = pending as [PendingTicket];
-        await settle(only.job, () => this.run(only.job.data, only.job));
+        await settle(only.job, () => this.createAlone(only));
         continue;
       }
       let tickets: HaloTicket[];
