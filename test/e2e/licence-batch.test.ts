@@ -144,7 +144,7 @@ async function startPair(engine: DatabaseEngine, clientCount: number, runWorkers
 
 for (const engine of DATABASE_ENGINES) {
   describe(`licence batches on ${engine}`, () => {
-    test('Submit of 60 customers takes few POSTs', async () => {
+    test('Submit of 60 customers takes few POSTs', async (t) => {
       const pair = await startPair(engine, 70, true);
       try {
         const customers = await pair.mapCustomers('Batch', 60, 0);
@@ -173,6 +173,7 @@ for (const engine of DATABASE_ENGINES) {
         const createPosts = (await pair.requestCounts()).byRoute[LICENCE_POSTS] ?? 0;
         assert.ok(createPosts >= 1, 'at least one licence POST');
         assert.ok(createPosts <= 6, `${createPosts} licence POSTs to create 60 licences`);
+        t.diagnostic(`first Submit of 60 customers: ${createPosts} licence POSTs`);
 
         // Someone edits every count in HaloPSA; the second Submit sets them back.
         const halo = haloApiClient(pair.emulator.url, await getToken(pair.emulator.url));
@@ -203,6 +204,9 @@ for (const engine of DATABASE_ENGINES) {
           (counts.byRoute['GET /api/softwarelicence'] ?? 0) +
           (counts.byRoute['GET /api/softwarelicence/:id'] ?? 0);
         assert.ok(licenceGets <= 12, `${licenceGets} licence GETs to update 60 licences`);
+        t.diagnostic(
+          `second Submit of 60 edited counts: ${updatePosts} licence POSTs, ${licenceGets} licence GETs`,
+        );
 
         const mappings = (await pair.api('GET', '/integrations/halopsa/mappings')).body
           .mappings as {
