@@ -18,7 +18,7 @@ import { timeProcess, type ProcessFigures } from './timing.ts';
 
 const env = process.env;
 const repeat = Number(env.DMARCDESK_BENCH_REPEAT ?? 3);
-const wanted = (env.DMARCDESK_BENCH_SETS ?? 'small,large').split(',');
+const selectedSets = (env.DMARCDESK_BENCH_SETS ?? 'small,large').split(',');
 const plans: CorpusPlan[] = [
   {
     name: 'small',
@@ -30,7 +30,7 @@ const plans: CorpusPlan[] = [
     reports: 1,
     recordsPerReport: Number(env.DMARCDESK_BENCH_LARGE_RECORDS ?? 500_000),
   },
-].filter((plan) => wanted.includes(plan.name));
+].filter((plan) => selectedSets.includes(plan.name));
 
 /** Returns the files of a set written earlier, in the order writeCorpus wrote them. */
 function listFiles(folder: string, form: string): string[] {

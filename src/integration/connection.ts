@@ -22,8 +22,9 @@ import type { HaloOutcome } from '../halopsa/records.ts';
 
 /** The stored connection as the API shows it: never the secret. */
 /**
- * What is known of the outcome that notes use: a note was added with it, nothing proves it yet,
- * or HaloPSA rejected a note with it (notes fail until it is fixed; tickets still go out).
+ * State of the action outcome that notes use: verified (a note was added with it), unverified
+ * (nothing proves it yet) or forbidden (HaloPSA rejected a note with it). While it is forbidden
+ * notes fail, but tickets still go out.
  */
 export type NoteOutcomeStatus = 'verified' | 'unverified' | 'forbidden';
 

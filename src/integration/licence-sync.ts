@@ -405,8 +405,8 @@ export class LicenceSync {
     event: 'licence.created' | 'licence.updated' | 'licence.unchanged',
   ): Promise<void> {
     const { job, mapping, count, licence } = plan;
-    // The mapping may have been removed or pointed elsewhere while HaloPSA was called; then
-    // the licence just written belongs to no mapping and is released instead of recorded.
+    // The mapping may have been removed or pointed elsewhere while HaloPSA was called. The
+    // licence just written then belongs to no mapping, so it is released instead of recorded.
     const recorded = await this.db.transaction(async (tx) => {
       const rows = await tx.query(
         `UPDATE halopsa_customer_mappings

@@ -8,16 +8,16 @@ import { HaloPsaError, isHaloPsaError } from '../halopsa/index.ts';
 import { JobDeferred } from '../jobs/queue.ts';
 
 /**
- * Priority of a HaloPSA call, which decides who may spend the last slots of a window: urgent calls (tickets and notes) may take any slot,
- * standard calls (licence counts, the wizard) leave `standardReserve` slots, and background calls
- * (resyncs, reconciliation) leave `backgroundReserve` slots.
+ * Priority of a HaloPSA call, which decides who may spend the last slots of a window. Urgent
+ * calls (tickets and notes) may take any slot. Standard calls (licence counts, the wizard) leave
+ * `standardReserve` slots, and background calls (resyncs, reconciliation) `backgroundReserve`.
  */
 export type CallPriority = 'urgent' | 'standard' | 'background';
 
 /**
  * A call that dmarcdesk itself held back, without sending it, because the instance's budget had
  * no slot or was paused after a 429. Its code is rate_limited like HaloPSA's own 429, so that
- * job handlers defer it the same way, but an API route answers it with 503 and Retry-After.
+ * job handlers defer it the same way, but an API route returns it as 503 with Retry-After.
  */
 export class RateBudgetRefusal extends HaloPsaError {
   /** When a slot may be free again. */

@@ -47,8 +47,8 @@ function asciiTable(pattern: RegExp): Uint8Array {
   return table;
 }
 /**
- * Maximum length of a construct the scanner keeps searching, or carries to the next chunk; a
- * longer one goes to saxes, so that rescanning it stays bounded.
+ * Maximum length of a construct that the scanner keeps searching or carries to the next chunk.
+ * A longer one goes to saxes, so that rescanning it stays bounded.
  */
 const MAX_CARRY_CHARS = 64 * 1024;
 const GREATER_THAN = 0x3e;

@@ -330,7 +330,7 @@ export class ReportIngestService {
     const { name, layers } = document;
     const reading = new DocumentReading(document.chunks, this.rejectedKeepBytes);
     try {
-      // NOTE: on PGlite this transaction holds the only connection, so a large report delays
+      // NOTE: on PGlite this transaction takes the only connection, so a large report delays
       // every other query until it commits (about 20 s for 190,000 records).
       return await this.db.transaction(async (tx) => {
         const writer = new AggregateReportWriter(tx, { accountId, receivedVia: source.via });
@@ -606,7 +606,7 @@ async function findMonitoredDomain(
 /**
  * Turn a database "data exception" (SQLSTATE class 22, such as a date or number out of range)
  * raised while storing a report into a rejection of that report. Such a value fails the same way
- * on every try, so a sender that SMTP's 451 asks to retry would retry it for ever.
+ * on every try, so a sender told to retry by SMTP's 451 would retry it for ever.
  */
 function asValueRejection(error: unknown): unknown {
   const code = (error as { code?: unknown } | null)?.code;
