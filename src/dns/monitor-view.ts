@@ -54,6 +54,9 @@ export async function getDomainDnsView(
       [accountId, domainId],
     )
   ).map((row) => row.selector);
+  const states = await listRecordStates(db, accountId, domainId);
+  // Read after the record states: a check that commits in between then shows in both, where
+  // the other order could show checked records with no time of the last check.
   const [schedule] = await db.query<{
     next_check_at: Date;
     next_check_reason: 'scheduled' | 'confirmation';
@@ -64,7 +67,6 @@ export async function getDomainDnsView(
     [accountId, domainId],
   );
 
-  const states = await listRecordStates(db, accountId, domainId);
   const ids = states.flatMap((state) =>
     [state.currentObservationId, state.pendingObservationId, state.lastObservationId].filter(
       (id): id is string => id !== null,
