@@ -220,9 +220,9 @@ export class TicketDispatch {
   }
 
   /**
-   * Create the ticket of an alert (the ticket job). Before creating, it looks the alert id up
-   * in HaloPSA, so that a retry after a lost response adopts the ticket the earlier attempt
-   * made instead of making a second one.
+   * Create the ticket of an alert (the ticket job). When an earlier attempt sent the ticket, it
+   * first looks the alert id up in HaloPSA, so that a retry after a lost response adopts the
+   * ticket that attempt made instead of making a second one.
    */
   async run(data: TicketCreateJob, job: TicketJob): Promise<void> {
     const ready = await this.ticketReady(data);
@@ -256,10 +256,10 @@ export class TicketDispatch {
   }
 
   /**
-   * Create the tickets of a batch of ticket jobs. Each alert is looked up by its id first, as
-   * in run(), and the tickets still missing for one account go to HaloPSA in one POST. A batch
-   * that HaloPSA rejects as invalid is sent again one ticket at a time, each looked up first,
-   * so that only the invalid ticket fails. Returns each job's outcome: null, or the error that
+   * Create the tickets of a batch of ticket jobs. An alert whose ticket was sent before is
+   * looked up by its id first, as in run(), and the tickets still missing for one account go to
+   * HaloPSA in one POST. A batch that HaloPSA rejects as invalid is sent again one ticket at a
+   * time, each looked up first, so that only the invalid ticket fails. Returns each job's outcome: null, or the error that
    * job's run raised.
    */
   async runBatch(jobs: TicketJob[]): Promise<Map<string, unknown>> {
@@ -302,6 +302,10 @@ export class TicketDispatch {
       }
       let tickets: HaloTicket[];
       try {
+        await markTicketWritesStarted(
+          this.db,
+          pending.map((entry) => entry.ready.alert.id),
+        );
         tickets = await pending[0]!.lookup.client.createTickets(
           pending.map((entry) => entry.lookup.input),
         );
@@ -369,13 +373,17 @@ export class TicketDispatch {
     return { alert, haloClientId: mapping.haloClientId, rule };
   }
 
-  /** Build the ticket of an alert and look the alert id up among HaloPSA's tickets. */
+  /**
+   * Build the ticket of an alert and, when an earlier attempt sent its POST, look the alert id
+   * up among HaloPSA's tickets. An alert whose ticket was never sent cannot have one, so its
+   * first attempt spends no request on the lookup.
+   */
   private async lookUpTicket(ready: ReadyTicket): Promise<TicketLookup> {
     const { alert, rule } = ready;
     const client = await this.connections.clientFor(alert.accountId);
-    const existing = (await client.findTicketsByThirdPartyId(alert.id)).find(
-      (ticket) => !ticket.deleted,
-    );
+    const existing = (await ticketWriteStarted(this.db, alert.id))
+      ? (await client.findTicketsByThirdPartyId(alert.id)).find((ticket) => !ticket.deleted)
+      : undefined;
     const priorityId = this.settings.priorityIds[alert.kind];
     // `source` (the request source) is a field of HaloPSA's ticket the client does not type.
     const input: TicketInput = {
@@ -591,6 +599,7 @@ export class TicketDispatch {
     alert: Alert,
     input: TicketInput,
   ): Promise<{ ticket: HaloTicket; priorityDropped: boolean }> {
+    await markTicketWritesStarted(this.db, [alert.id]);
     try {
       return {
         ticket: (await client.createTickets([input]))[0] as HaloTicket,
@@ -831,6 +840,27 @@ export class TicketDispatch {
     }
     if (!permanent) throw error;
   }
+}
+
+/** Whether a POST of the alert's ticket was sent before, so HaloPSA may have the ticket. */
+async function ticketWriteStarted(db: Queryable, alertId: string): Promise<boolean> {
+  const [row] = await db.query<{ started: boolean }>(
+    'SELECT ticket_write_started_at IS NOT NULL AS started FROM alerts WHERE id = $1',
+    [alertId],
+  );
+  return row?.started ?? true;
+}
+
+/**
+ * Record that the tickets of these alerts are about to be sent. It is committed before the
+ * POST, so that an attempt after a lost response or a killed process looks the ticket up.
+ */
+async function markTicketWritesStarted(db: Queryable, alertIds: string[]): Promise<void> {
+  await db.query(
+    `UPDATE alerts SET ticket_write_started_at = COALESCE(ticket_write_started_at, clock_timestamp())
+      WHERE id = ANY($1::uuid[])`,
+    [alertIds],
+  );
 }
 
 async function holdFirings(db: Queryable, alertIds: string[]): Promise<void> {
