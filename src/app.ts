@@ -29,6 +29,7 @@ import {
   LICENCE_SYNC_QUEUE,
   type LicenceReleaseJob,
   TICKET_CREATE_BATCH_SIZE,
+  TICKET_NOTE_BATCH_SIZE,
   TICKET_CREATE_QUEUE,
   type LicenceSyncJob,
   type TicketCreateJob,
@@ -70,9 +71,7 @@ import { linkReportsToDomain } from './reports/report-domain-links.ts';
 import { startReceivers, type Receivers } from './reports/receivers.ts';
 import { reportRoutes } from './reports/routes.ts';
 
-/** Workers per process for the note queue. */
-const NOTE_WORKERS = 4;
-/** Batch workers per process for the ticket queue. */
+/** Batch workers per process for the ticket queue and for the note queue, each. */
 const TICKET_BATCH_WORKERS = 2;
 export interface App {
   config: Config;
@@ -291,13 +290,19 @@ export async function createApp(
           { batchSize: TICKET_CREATE_BATCH_SIZE },
         );
       }
-      // Each worker fetches its next job about a second after the last one, so a backlog of
-      // notes drains at about one job per second per worker.
-      await queue.work<TicketNoteJob>(
-        TICKET_NOTE_QUEUE,
-        asCalls(TICKET_NOTE_QUEUE, 'urgent', (data, job) => tickets.runNote(data, job)),
-        { concurrency: NOTE_WORKERS },
-      );
+      // Notes go out in batches too, one POST per account and batch. A note that an earlier
+      // attempt may have sent is looked up on its ticket and sent alone.
+      for (let worker = 0; worker < TICKET_BATCH_WORKERS; worker += 1) {
+        await queue.workBatch<TicketNoteJob>(
+          TICKET_NOTE_QUEUE,
+          (jobs) =>
+            runWithCallContext(
+              { priority: 'urgent', jobKind: TICKET_NOTE_QUEUE, customerId: null },
+              () => tickets.runNoteBatch(jobs),
+            ),
+          { batchSize: TICKET_NOTE_BATCH_SIZE },
+        );
+      }
       await queue.work<ReconcileJob>(
         RECONCILE_QUEUE,
         asCalls(RECONCILE_QUEUE, 'background', (data) => reconciliation.run(data)),

@@ -12,10 +12,13 @@ export const LICENCE_RELEASE_QUEUE = 'halopsa-licence-release';
 export const LICENCE_SYNC_BATCH_SIZE = 50;
 
 /**
- * Ticket jobs one worker takes at a time. Each alert still costs a lookup of its id, but the
- * tickets of one account in a batch go to HaloPSA in one POST.
+ * Ticket jobs one worker takes at a time. The tickets of one account in a batch go to HaloPSA
+ * in one POST; an alert is looked up by its id only when an earlier attempt sent its ticket.
  */
 export const TICKET_CREATE_BATCH_SIZE = 20;
+
+/** Note jobs one worker takes at a time; the notes of one account go out in one POST. */
+export const TICKET_NOTE_BATCH_SIZE = 20;
 
 export interface LicenceSyncJob {
   accountId: string;

@@ -22,6 +22,8 @@ import { recordAudit, SYSTEM_ACTOR } from '../audit/audit-log.ts';
 import type { Database, Queryable, Transaction } from '../db/database.ts';
 import {
   HaloPsaError,
+  type HaloAction,
+  type HaloActionInput,
   type HaloPsaClient,
   type HaloTicket,
   type HaloTicketInput,
@@ -124,6 +126,26 @@ interface PendingTicket {
   job: TicketJob;
   ready: ReadyTicket;
   lookup: TicketLookup;
+}
+
+/** The fields of a pg-boss note job that runNote() and runNoteBatch() read. */
+export type NoteJob = Pick<Job<TicketNoteJob>, 'id' | 'data' | 'retryCount'>;
+
+/** A note an incident owes, built and ready to send. */
+interface DueNote {
+  job: NoteJob;
+  incident: Incident;
+  /** The firings the note covers; shortened when an earlier attempt's note covered fewer. */
+  firingIds: string[];
+  closing: boolean;
+  ticketId: number;
+  outcomeId: number;
+  /** The note's place among the incident's notes, counted from 1. */
+  sequence: number;
+  referencePrefix: string;
+  /** An earlier attempt sent a note with this place, so it may be on the ticket. */
+  mayBeSent: boolean;
+  action: HaloActionInput;
 }
 
 /**
@@ -264,14 +286,7 @@ export class TicketDispatch {
    */
   async runBatch(jobs: TicketJob[]): Promise<Map<string, unknown>> {
     const outcomes = new Map<string, unknown>();
-    const settle = async (job: TicketJob, work: () => Promise<void>) => {
-      try {
-        await work();
-        outcomes.set(job.id, null);
-      } catch (error) {
-        outcomes.set(job.id, error);
-      }
-    };
+    const settle = settleInto(outcomes);
 
     const toCreate = new Map<string, PendingTicket[]>();
     for (const job of jobs) {
@@ -655,21 +670,106 @@ export class TicketDispatch {
    * noted, or the closing note once the incident resolved. While the minimum interval since the
    * last note has not passed, it sends nothing and the firings stay held, until the periodic
    * flush queues it again.
-   * HaloPSA actions carry no third-party id, so each note ends with a reference to its
-   * incident, its place among the incident's notes and its number of firings. Each attempt
-   * first looks for that reference among the ticket's actions, so a note whose response was
-   * lost is recorded, not sent again.
    */
-  async runNote(data: TicketNoteJob, job: Job<TicketNoteJob>): Promise<void> {
+  async runNote(data: TicketNoteJob, job: NoteJob): Promise<void> {
+    const due = await this.dueNote({ ...job, data });
+    if (due) await this.sendNoteAlone(due);
+  }
+
+  /**
+   * Add the notes of a batch of note jobs. Notes that no earlier attempt sent go to HaloPSA in
+   * one POST per account; a note that may be on its ticket already is looked up and sent alone.
+   * A batch that HaloPSA rejects as invalid is sent again one note at a time, so that only the
+   * invalid note fails. Returns each job's outcome: null, or the error that job's run raised.
+   */
+  async runNoteBatch(jobs: NoteJob[]): Promise<Map<string, unknown>> {
+    const outcomes = new Map<string, unknown>();
+    const settle = settleInto(outcomes);
+    // One job per incident takes part; another of the same incident runs after it.
+    const incidents = new Set<string>();
+    const afterBatch: NoteJob[] = [];
+    const toSend = new Map<string, DueNote[]>();
+    for (const job of jobs) {
+      if (incidents.has(job.data.incidentId)) {
+        afterBatch.push(job);
+        continue;
+      }
+      incidents.add(job.data.incidentId);
+      await settle(job, async () => {
+        const due = await this.dueNote(job);
+        if (!due) return;
+        if (due.mayBeSent) {
+          await this.sendNoteAlone(due);
+          return;
+        }
+        const pending = toSend.get(due.incident.accountId) ?? [];
+        pending.push(due);
+        toSend.set(due.incident.accountId, pending);
+      });
+    }
+
+    for (const pending of toSend.values()) {
+      if (pending.length === 1) {
+        const [only] = pending as [DueNote];
+        await settle(only.job, () => this.sendNoteAlone(only));
+        continue;
+      }
+      let actions: HaloAction[];
+      try {
+        const client = await this.connections.clientFor(pending[0]!.incident.accountId);
+        await markNoteWritesStarted(this.db, pending);
+        actions = await client.addActions(pending.map((due) => due.action));
+      } catch (error) {
+        if (error instanceof HaloPsaError && error.code === 'validation_failed') {
+          this.logger.warn(
+            { incidents: pending.map((due) => due.incident.id), err: error },
+            'HaloPSA rejected a batch of notes; sending each note alone',
+          );
+          for (const due of pending)
+            await settle(due.job, () => this.runNote(due.job.data, due.job));
+          continue;
+        }
+        for (const due of pending) await settle(due.job, () => this.noteAttemptFailed(due, error));
+        continue;
+      }
+      for (const due of pending) {
+        await settle(due.job, async () => {
+          // Each incident has a ticket of its own, so the ticket id tells the notes apart.
+          const action = actions.find((candidate) => candidate.ticket_id === due.ticketId);
+          // The next attempt looks the note up on the ticket and records it if it is there.
+          if (!action) {
+            throw new Error(
+              `HaloPSA's response to a batch of ${pending.length} notes has no action on ticket ${due.ticketId}.`,
+            );
+          }
+          await this.noteStored(due, action);
+        });
+      }
+    }
+
+    for (const job of afterBatch) await settle(job, () => this.runNote(job.data, job));
+    return outcomes;
+  }
+
+  /**
+   * Build the note an incident owes, or return null when it owes none or must wait for the
+   * minimum interval (its firings are then held).
+   * HaloPSA actions carry no third-party id, so each note ends with a reference to its
+   * incident, its place among the incident's notes and its number of firings. When an earlier
+   * attempt sent the note with this place, it may be on the ticket, and it is looked up there
+   * before it is sent again.
+   */
+  private async dueNote(job: NoteJob): Promise<DueNote | null> {
+    const { data } = job;
     const incident = await getIncident(this.db, data.accountId, data.incidentId);
-    if (incident.halopsaTicketId === null || incident.ticketStatus !== 'created') return;
+    if (incident.halopsaTicketId === null || incident.ticketStatus !== 'created') return null;
     const firingIds = await listUnnotedFirings(this.db, incident.id);
     const closing = await closingNoteOwed(this.db, incident.id);
-    if (firingIds.length === 0 && !closing) return;
+    if (firingIds.length === 0 && !closing) return null;
 
     if (!(await noteIntervalPassed(this.db, incident.id, this.settings.noteIntervalSeconds))) {
       await holdFirings(this.db, firingIds);
-      return;
+      return null;
     }
 
     const firings = await Promise.all(
@@ -678,101 +778,147 @@ export class TicketDispatch {
     // The reference names the incident, the note's place among its notes and the firings it
     // covers. Firings are only added after the unnoted ones, so a retry that finds its note on
     // the ticket can tell which firings that note covered, even if more arrived since.
-    const [{ sequence } = { sequence: 1 }] = await this.db.query<{ sequence: number }>(
-      'SELECT count(*)::int + 1 AS sequence FROM alert_incident_notes WHERE incident_id = $1',
+    const [place] = await this.db.query<{ sequence: number; sent: number | null }>(
+      `SELECT (SELECT count(*)::int + 1 FROM alert_incident_notes WHERE incident_id = $1) AS sequence,
+              note_write_sequence AS sent
+         FROM alert_incidents WHERE id = $1`,
       [incident.id],
     );
+    const sequence = place?.sequence ?? 1;
     const referencePrefix = `dmarcdesk note reference: ${incident.id}/${sequence}/`;
     const note = `${formatIncidentNote({ incident, firings, closing, publicUrl: this.publicUrl })}\n${referencePrefix}${firingIds.length}`;
     const ticketId = incident.halopsaTicketId;
     const outcomeId = this.settings.noteOutcomeId;
-    try {
-      const client = await this.connections.clientFor(incident.accountId);
-      // Every attempt looks, not only retries: a firing that arrives while a failed attempt
-      // waits for its retry queues a fresh job for the same note.
-      const earlier = (await client.listTicketActions(ticketId)).find((action) =>
-        action.note?.includes(referencePrefix),
-      );
-      if (earlier) {
-        const covered = Number(
-          /^\d+/.exec(
-            earlier.note!.slice(earlier.note!.indexOf(referencePrefix) + referencePrefix.length),
-          )?.[0] ?? firingIds.length,
-        );
-        firingIds.splice(covered);
-        this.logger.info(
-          { incidentId: incident.id, ticketId, actionId: earlier.id, firings: covered },
-          'note found on the ticket from an earlier attempt; not sent again',
-        );
-      }
+    return {
+      job,
+      incident,
+      firingIds,
+      closing,
+      ticketId,
+      outcomeId,
+      sequence,
+      referencePrefix,
+      mayBeSent: place?.sent === sequence,
       // hiddenfromuser keeps the note private to agents, and sendemail false mails no one.
-      const [action] = earlier
-        ? [earlier]
-        : await client.addActions([
-            {
-              ticket_id: ticketId,
-              outcome_id: outcomeId,
-              note,
-              hiddenfromuser: true,
-              sendemail: false,
-            },
-          ]);
-      await insertIncidentNote(this.db, {
-        accountId: incident.accountId,
+      action: {
+        ticket_id: ticketId,
+        outcome_id: outcomeId,
+        note,
+        hiddenfromuser: true,
+        sendemail: false,
+      },
+    };
+  }
+
+  /** Send one note in a POST of its own, after looking for it when it may be sent already. */
+  private async sendNoteAlone(due: DueNote): Promise<void> {
+    try {
+      const client = await this.connections.clientFor(due.incident.accountId);
+      const earlier = due.mayBeSent ? await this.findEarlierNote(client, due) : undefined;
+      if (earlier) {
+        await this.noteStored(due, earlier);
+        return;
+      }
+      await markNoteWritesStarted(this.db, [due]);
+      const [action] = await client.addActions([due.action]);
+      await this.noteStored(due, action);
+    } catch (error) {
+      await this.noteAttemptFailed(due, error);
+    }
+  }
+
+  /**
+   * Look for the note among the ticket's actions by its reference. A note found there covers
+   * the firings it counted then, so later firings are left for the next note.
+   */
+  private async findEarlierNote(
+    client: HaloPsaClient,
+    due: DueNote,
+  ): Promise<HaloAction | undefined> {
+    const { referencePrefix } = due;
+    const earlier = (await client.listTicketActions(due.ticketId)).find((action) =>
+      action.note?.includes(referencePrefix),
+    );
+    if (!earlier) return undefined;
+    const covered = Number(
+      /^\d+/.exec(
+        earlier.note!.slice(earlier.note!.indexOf(referencePrefix) + referencePrefix.length),
+      )?.[0] ?? due.firingIds.length,
+    );
+    due.firingIds.splice(covered);
+    this.logger.info(
+      {
+        incidentId: due.incident.id,
+        ticketId: due.ticketId,
+        actionId: earlier.id,
+        firings: covered,
+      },
+      'note found on the ticket from an earlier attempt; not sent again',
+    );
+    return earlier;
+  }
+
+  /** Record a note that is on the ticket, and mark its firings noted. */
+  private async noteStored(due: DueNote, action: HaloAction | undefined): Promise<void> {
+    const { incident, firingIds, closing, ticketId, outcomeId } = due;
+    await insertIncidentNote(this.db, {
+      accountId: incident.accountId,
+      incidentId: incident.id,
+      kind: closing ? 'closing' : 'firing',
+      status: 'sent',
+      alertIds: firingIds,
+      halopsaTicketId: ticketId,
+      halopsaActionId: action?.id ?? null,
+      outcomeId,
+      error: null,
+    });
+    await this.db.query(
+      `UPDATE alerts SET ticket_status = 'noted', halopsa_ticket_id = $2, ticket_error = NULL
+        WHERE id = ANY($1::uuid[])`,
+      [firingIds, ticketId],
+    );
+    await markNoteSent(this.db, incident.id);
+    await recordAudit(this.db, {
+      accountId: incident.accountId,
+      actor: SYSTEM_ACTOR,
+      action: 'halopsa.action.created',
+      customerId: incident.customerId,
+      targetType: 'halopsa_ticket',
+      targetId: ticketId,
+      after: {
+        endpoint: 'POST /api/Actions',
         incidentId: incident.id,
         kind: closing ? 'closing' : 'firing',
-        status: 'sent',
         alertIds: firingIds,
-        halopsaTicketId: ticketId,
-        halopsaActionId: action?.id ?? null,
         outcomeId,
-        error: null,
-      });
-      await this.db.query(
-        `UPDATE alerts SET ticket_status = 'noted', halopsa_ticket_id = $2, ticket_error = NULL
-          WHERE id = ANY($1::uuid[])`,
-        [firingIds, ticketId],
-      );
-      await markNoteSent(this.db, incident.id);
-      await recordAudit(this.db, {
-        accountId: incident.accountId,
-        actor: SYSTEM_ACTOR,
-        action: 'halopsa.action.created',
-        customerId: incident.customerId,
-        targetType: 'halopsa_ticket',
-        targetId: ticketId,
-        after: {
-          endpoint: 'POST /api/Actions',
-          incidentId: incident.id,
-          kind: closing ? 'closing' : 'firing',
-          alertIds: firingIds,
-          outcomeId,
-          actionId: action?.id ?? null,
-          result: 'succeeded',
-        },
-      });
-      await this.connections.recordNoteOutcome(
-        incident.accountId,
-        outcomeId,
-        'verified',
-        `A note was added to ticket ${ticketId}.`,
-      );
-      this.logger.info(
-        { incidentId: incident.id, ticketId, closing, firings: firingIds.length },
-        'note added to incident ticket in HaloPSA',
-      );
-    } catch (error) {
-      const deferral = deferralOf(error);
-      if (deferral) throw deferral;
-      await this.noteFailed(incident, { firingIds, closing, ticketId, outcomeId }, error, job);
-    }
+        actionId: action?.id ?? null,
+        result: 'succeeded',
+      },
+    });
+    await this.connections.recordNoteOutcome(
+      incident.accountId,
+      outcomeId,
+      'verified',
+      `A note was added to ticket ${ticketId}.`,
+    );
+    this.logger.info(
+      { incidentId: incident.id, ticketId, closing, firings: firingIds.length },
+      'note added to incident ticket in HaloPSA',
+    );
+  }
+
+  /** Raise a wait for a request slot as it is; record anything else as a failed attempt. */
+  private async noteAttemptFailed(due: DueNote, error: unknown): Promise<void> {
+    const deferral = deferralOf(error);
+    if (deferral) throw deferral;
+    await this.noteFailed(due.incident, due, error, due.job);
   }
 
   private async noteFailed(
     incident: Incident,
     note: { firingIds: string[]; closing: boolean; ticketId: number; outcomeId: number },
     error: unknown,
-    job: Job<TicketNoteJob>,
+    job: NoteJob,
   ): Promise<void> {
     const permanent = !(error instanceof HaloPsaError) || !error.retryable;
     const lastAttempt = job.retryCount >= TICKET_NOTE_QUEUE_DEFINITION.retryLimit;
@@ -861,6 +1007,36 @@ async function markTicketWritesStarted(db: Queryable, alertIds: string[]): Promi
       WHERE id = ANY($1::uuid[])`,
     [alertIds],
   );
+}
+
+/**
+ * Record that these notes are about to be sent. It is committed before the POST, so that an
+ * attempt after a lost response or a killed process looks for the note on its ticket.
+ */
+async function markNoteWritesStarted(
+  db: Queryable,
+  notes: Pick<DueNote, 'incident' | 'sequence'>[],
+): Promise<void> {
+  await db.query(
+    `UPDATE alert_incidents i SET note_write_sequence = n.sequence
+       FROM unnest($1::uuid[], $2::int[]) AS n (id, sequence)
+      WHERE i.id = n.id`,
+    [notes.map((note) => note.incident.id), notes.map((note) => note.sequence)],
+  );
+}
+
+/** Collects each job's outcome of a batch: null when its work succeeded, or the error. */
+function settleInto(
+  outcomes: Map<string, unknown>,
+): (job: { id: string }, work: () => Promise<void>) => Promise<void> {
+  return async (job, work) => {
+    try {
+      await work();
+      outcomes.set(job.id, null);
+    } catch (error) {
+      outcomes.set(job.id, error);
+    }
+  };
 }
 
 async function holdFirings(db: Queryable, alertIds: string[]): Promise<void> {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { startEmulator, type RunningEmulator } from '../../emulator/halopsa/server.ts';
-import type { TicketJob } from '../../src/integration/ticket-dispatch.ts';
+import type { NoteJob, TicketJob } from '../../src/integration/ticket-dispatch.ts';
 import { DATABASE_ENGINES, openTestDatabase, type TestDatabase } from '../support/databases.ts';
 import {
   apiClient,
@@ -25,11 +25,20 @@ interface RequestCounts {
 
 const TICKET_POSTS = 'POST /api/tickets';
 const TICKET_LOOKUPS = 'GET /api/tickets';
+const NOTE_POSTS = 'POST /api/actions';
+const NOTE_LOOKUPS = 'GET /api/actions';
+
+interface Action {
+  id: number;
+  ticket_id: number;
+  note?: string;
+}
 
 /** Builds an aggregate report for `domain` in which `failed` messages from one source fail DMARC. */
-function failingReport(domain: string, reportId: string, failed: number): Buffer {
+function failingReport(domain: string, reportId: string, failed: number, day = 0): Buffer {
+  const begin = 1700000000 + day * 86400;
   return Buffer.from(`<?xml version="1.0"?><feedback><report_metadata><org_name>batch.example</org_name>
-<email>r@batch.example</email><report_id>${reportId}</report_id><date_range><begin>1700000000</begin><end>1700086399</end></date_range>
+<email>r@batch.example</email><report_id>${reportId}</report_id><date_range><begin>${begin}</begin><end>${begin + 86399}</end></date_range>
 </report_metadata><policy_published><domain>${domain}</domain><p>reject</p></policy_published>
 <record><row><source_ip>198.51.100.9</source_ip><count>${failed}</count><policy_evaluated><disposition>reject</disposition>
 <dkim>fail</dkim><spf>fail</spf></policy_evaluated></row><identifiers><header_from>${domain}</header_from></identifiers>
@@ -107,6 +116,56 @@ for (const engine of DATABASE_ENGINES) {
         retryCount: 0,
       }));
 
+    /**
+     * Uploads a failing report for the day `day` of the domain of each alert, which fires the
+     * alert's incident again; returns the note jobs of those incidents for the test to run.
+     */
+    async function fireAgain(alertIds: string[], day: number): Promise<NoteJob[]> {
+      const jobs: NoteJob[] = [];
+      for (const alertId of alertIds) {
+        const alert = (await api('GET', `/alerts/${alertId}`)).body as {
+          incidentId: string;
+          domainName: string;
+        };
+        const reportId = `${alertId}-day-${day}`;
+        const upload = await api(
+          'POST',
+          '/reports',
+          failingReport(alert.domainName, reportId, 4, day),
+          'application/xml',
+        );
+        assert.equal(upload.status, 201);
+        await eventually(async () => {
+          const alerts = (await api('GET', '/alerts?limit=500')).body.alerts as {
+            ticketStatus: string;
+            evidence: { reportId: string };
+          }[];
+          const fired = alerts.find((candidate) => candidate.evidence.reportId === reportId);
+          return fired?.ticketStatus === 'pending' ? fired : undefined;
+        }, `the firing of report ${reportId}, waiting for its note`);
+        jobs.push({
+          id: randomUUID(),
+          data: { accountId, incidentId: alert.incidentId },
+          retryCount: 0,
+        });
+      }
+      return jobs;
+    }
+
+    const notesOn = async (ticketId: number): Promise<Action[]> =>
+      (
+        (await (await fetch(`${emulator.url}/_emulator/records/Actions`)).json()) as {
+          records: Action[];
+        }
+      ).records.filter(
+        // A new ticket has an action of its own; notes carry dmarcdesk's reference.
+        (action) =>
+          action.ticket_id === ticketId && /dmarcdesk note reference/.test(action.note ?? ''),
+      );
+
+    const ticketIdOf = async (alertId: string): Promise<number> =>
+      (await api('GET', `/alerts/${alertId}`)).body.halopsaTicketId;
+
     const ticketStatus = async (alertId: string): Promise<string> =>
       (await api('GET', `/alerts/${alertId}`)).body.ticketStatus;
 
@@ -120,6 +179,8 @@ for (const engine of DATABASE_ENGINES) {
           DMARCDESK_HALOPSA_WRITE_SETTLE_SECONDS: '4',
           // No workers run, so each test passes its own batch of jobs to runBatch.
           DMARCDESK_RUN_WORKERS: 'false',
+          // A second firing's note is due at once.
+          DMARCDESK_INCIDENT_NOTE_INTERVAL_MINUTES: '0',
         },
       });
       const account = await createTestAccount(service.app);
@@ -254,6 +315,82 @@ for (const engine of DATABASE_ENGINES) {
       const afterRetry = await requestCounts();
       assert.equal(afterRetry.byRoute[TICKET_LOOKUPS], alertIds.length);
       assert.equal(afterRetry.byRoute[TICKET_POSTS] ?? 0, 0);
+    });
+
+    test('notes of one account share a POST', async () => {
+      const alertIds: string[] = [];
+      for (let index = 0; index < 3; index += 1) {
+        alertIds.push(await alertFor('noted', index, 'Alert'));
+      }
+      await service.app.tickets.runBatch(jobsOf(alertIds));
+      const noteJobs = await fireAgain(alertIds, 1);
+      await clearRequests();
+
+      const outcomes = await service.app.tickets.runNoteBatch(noteJobs);
+      assert.deepEqual(
+        [...outcomes.values()],
+        noteJobs.map(() => null),
+      );
+      const counts = await requestCounts();
+      assert.equal(counts.byRoute[NOTE_POSTS], 1);
+      // No note was sent before, so none is looked up on its ticket.
+      assert.equal(counts.byRoute[NOTE_LOOKUPS] ?? 0, 0);
+      for (const alertId of alertIds) {
+        const actions = await notesOn(await ticketIdOf(alertId));
+        assert.equal(actions.length, 1, `notes on the ticket of alert ${alertId}`);
+        assert.match(String(actions[0]!.note), /4 of 4 messages failed DMARC/);
+        assert.match(String(actions[0]!.note), /dmarcdesk note reference: [0-9a-f-]{36}\/1\/1$/);
+      }
+    });
+
+    test('a lost note batch response adds no second note', async () => {
+      const alertIds: string[] = [];
+      for (let index = 0; index < 3; index += 1) {
+        alertIds.push(await alertFor('lost-note', index, 'Alert'));
+      }
+      await service.app.tickets.runBatch(jobsOf(alertIds));
+      const noteJobs = await fireAgain(alertIds, 1);
+      const fault = await fetch(`${emulator.url}/_emulator/faults`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          faults: [
+            { match: { method: 'POST', path: '/api/Actions' }, kind: 'drop-response', times: 1 },
+          ],
+        }),
+      });
+      assert.equal(fault.status, 200);
+
+      // HaloPSA saved the notes, but the response was lost, so each job is retried.
+      const outcomes = await service.app.tickets.runNoteBatch(noteJobs);
+      for (const job of noteJobs) assert.ok(outcomes.get(job.id) instanceof Error);
+      for (const alertId of alertIds) {
+        assert.equal((await notesOn(await ticketIdOf(alertId))).length, 1);
+      }
+
+      // The retry looks each note up on its ticket, finds it and sends nothing.
+      await clearRequests();
+      const retried = await service.app.tickets.runNoteBatch(
+        noteJobs.map((job) => ({ ...job, id: randomUUID(), retryCount: 1 })),
+      );
+      assert.deepEqual(
+        [...retried.values()],
+        noteJobs.map(() => null),
+      );
+      const counts = await requestCounts();
+      assert.equal(counts.byRoute[NOTE_LOOKUPS], alertIds.length);
+      assert.equal(counts.byRoute[NOTE_POSTS] ?? 0, 0);
+      for (const alertId of alertIds) {
+        assert.equal((await notesOn(await ticketIdOf(alertId))).length, 1);
+      }
+      const alerts = (await api('GET', '/alerts?limit=500')).body.alerts as {
+        ticketStatus: string;
+        evidence: { reportId: string };
+      }[];
+      for (const alertId of alertIds) {
+        const firing = alerts.find((alert) => alert.evidence.reportId === `${alertId}-day-1`);
+        assert.equal(firing?.ticketStatus, 'noted');
+      }
     });
   });
 }
