@@ -30,8 +30,6 @@ export class RateBudgetRefusal extends HaloPsaError {
     this.retryAt = retryAt;
   }
 }
-// TODO: licence counts and new tickets go out in one POST per account and batch, but each note
-// is still one POST /api/Actions of its own, and each ticket costs one lookup of its alert id.
 
 export interface RateBudgetSettings {
   /** Grants per rolling window and instance; below HaloPSA's hosted limit of 300 per 300 s. */

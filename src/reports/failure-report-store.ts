@@ -120,10 +120,21 @@ function toView(row: FailureReportRow): FailureReportView {
 export type FailureStoreOutcome =
   { status: 'stored'; report: StoredFailureReport } | { status: 'duplicate'; existingId: string };
 
+// A stored report that is the same as the one being stored: the same body, or the same report
+// mail's Message-ID about the same original message (reported domain, source, arrival time and
+// Message-ID). Matches the unique index failure_reports_message_id_key.
+const SAME_REPORT = `account_id = $1 AND (content_sha256 = $2 OR (
+    report_message_id = $3 AND reported_domain = $4
+    AND coalesce(source_ip, '') = coalesce($5::text, '')
+    AND coalesce(arrival_date, '-infinity'::timestamptz) = coalesce($6::timestamptz, '-infinity'::timestamptz)
+    AND coalesce(original_headers ->> 'messageId', '') = coalesce($7::text, '')))`;
+
 /**
  * Store a parsed failure report unless the account already has it. A report is the same when
- * its body hash matches, or when the report mail's Message-ID does, so that one report that
- * arrives by SMTP and again from a mailbox is stored once.
+ * its body hash matches, so that one report that arrives by SMTP and again from a mailbox is
+ * stored once. A report whose body was encoded again is the same when its mail's Message-ID
+ * matches and it is about the same original message; a reporter that reuses Message-IDs for
+ * other messages loses none of them.
  */
 export async function storeFailureReport(
   tx: Queryable,
@@ -137,11 +148,18 @@ export async function storeFailureReport(
 ): Promise<FailureStoreOutcome> {
   const { parsed } = input;
   const messageId = parsed.report.messageId;
+  const sameReport = [
+    input.accountId,
+    parsed.contentSha256,
+    messageId,
+    parsed.reportedDomain,
+    parsed.sourceIp,
+    parsed.arrivalDate,
+    parsed.original.headers.messageId,
+  ];
   const [existing] = await tx.query<{ id: string }>(
-    `SELECT id FROM failure_reports
-      WHERE account_id = $1 AND (content_sha256 = $2 OR report_message_id = $3)
-      LIMIT 1`,
-    [input.accountId, parsed.contentSha256, messageId],
+    `SELECT id FROM failure_reports WHERE ${SAME_REPORT} LIMIT 1`,
+    sameReport,
   );
   if (existing) return { status: 'duplicate', existingId: existing.id };
 
@@ -200,9 +218,8 @@ export async function storeFailureReport(
   );
   if (!row) {
     const [raced] = await tx.query<{ id: string }>(
-      `SELECT id FROM failure_reports
-        WHERE account_id = $1 AND (content_sha256 = $2 OR report_message_id = $3) LIMIT 1`,
-      [input.accountId, parsed.contentSha256, messageId],
+      `SELECT id FROM failure_reports WHERE ${SAME_REPORT} LIMIT 1`,
+      sameReport,
     );
     return { status: 'duplicate', existingId: raced!.id };
   }

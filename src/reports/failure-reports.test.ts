@@ -106,6 +106,19 @@ for (const engine of DATABASE_ENGINES) {
       assert.equal((await api('GET', '/failure-reports')).body.reports.length, 1);
     });
 
+    test('same report encoded again is a duplicate', async () => {
+      // Another MIME boundary changes every byte of the body but not the report.
+      const boundary = '_000_0d00000000000000000d000000000000f00000s00000someserverloc_';
+      const reencoded = Buffer.from(
+        LINKEDIN.toString('latin1').replaceAll(boundary, '_re-encoded_boundary_'),
+        'latin1',
+      );
+      const again = await api('POST', '/reports', reencoded, 'message/rfc822');
+      assert.equal(again.status, 200);
+      assert.equal(again.body.duplicates, 1);
+      assert.equal((await api('GET', '/failure-reports')).body.reports.length, 1);
+    });
+
     test('report raises one forensic alert', async () => {
       const alerts = (await api('GET', '/alerts?kind=forensic')).body.alerts;
       assert.equal(alerts.length, 1);
@@ -226,6 +239,25 @@ for (const engine of DATABASE_ENGINES) {
         const current = (await api('GET', `/alerts/${alert.id}`)).body;
         return current.ticketStatus === 'created' ? current : undefined;
       }, 'the alert to record its ticket');
+    });
+
+    test('a reused Message-ID about another message is stored', async () => {
+      // A reporter that gives every report mail the same Message-ID reports another source.
+      const before = (await api('GET', '/failure-reports')).body.reports.length;
+      const other = Buffer.from(
+        LINKEDIN.toString('latin1').replace('Source-IP: 10.10.10.10', 'Source-IP: 10.10.10.99'),
+        'latin1',
+      );
+      const upload = await api('POST', '/reports', other, 'message/rfc822');
+      assert.equal(upload.status, 201);
+      assert.equal(upload.body.stored, 1);
+      const report = (await api('GET', `/failure-reports/${upload.body.documents[0].reportId}`))
+        .body;
+      assert.equal(report.sourceIp, '10.10.10.99');
+      assert.equal((await api('GET', '/failure-reports')).body.reports.length, before + 1);
+      // The same report again is still one.
+      const again = await api('POST', '/reports', other, 'message/rfc822');
+      assert.equal(again.body.duplicates, 1);
     });
 
     /** Read a binary route, which the JSON api() helper cannot. */
