@@ -11,12 +11,14 @@ import type { Config } from './config/config.ts';
 import { openDatabase, type Database } from './db/database.ts';
 import { migrate } from './db/migrate.ts';
 import { DnsMonitor } from './dns/monitor.ts';
+import { purgeUnchangedObservations } from './dns/observation-store.ts';
 import {
   DNS_CHECK_QUEUE,
   DNS_CHECK_WORKERS,
   DNS_QUEUES,
   DnsCheckScheduler,
   type DnsCheckJob,
+  DNS_RETENTION_QUEUE,
 } from './dns/monitor-schedule.ts';
 import { DnsResolver } from './dns/resolver.ts';
 import { dnsRoutes } from './dns/routes.ts';
@@ -315,6 +317,16 @@ export async function createApp(
         );
       });
       await queue.schedule(HISTORY_RETENTION_QUEUE, '23 3 * * *', {});
+      // The schedule stays in the database, so the job runs, and does nothing, at 0 days.
+      await queue.work(DNS_RETENTION_QUEUE, async () => {
+        if (config.dnsUnchangedDays === 0) return;
+        const deleted = await purgeUnchangedObservations(db, config.dnsUnchangedDays);
+        logger.info(
+          { deleted, days: config.dnsUnchangedDays },
+          'deleted old DNS observations of unchanged records',
+        );
+      });
+      await queue.schedule(DNS_RETENTION_QUEUE, '41 3 * * *', {});
       await reconciliation.schedule(config.reconcileIntervalMinutes);
       incidents.start();
     }

@@ -60,6 +60,11 @@ export interface Config {
   dnsConfirmDelaySeconds: number;
   /** Seconds between the sweeps that queue the domains due for a DNS check. */
   dnsSweepSeconds: number;
+  /**
+   * Days an observation of an unchanged record is kept; 0 keeps every observation. Baselines,
+   * changes and failed lookups are kept until their domain is deleted.
+   */
+  dnsUnchangedDays: number;
   /** Minutes between scheduled reconciliations of HaloPSA licences and mapped records. */
   reconcileIntervalMinutes: number;
   /**
@@ -349,6 +354,7 @@ const environmentSchema = z.object({
   DMARCDESK_DNS_TIMEOUT_MS: integerString(50, 30_000).default(2000),
   DMARCDESK_DNS_CONFIRM_DELAY_SECONDS: integerString(0, 86_400).default(600),
   DMARCDESK_DNS_SWEEP_SECONDS: integerString(1, 3600).default(60),
+  DMARCDESK_DNS_UNCHANGED_DAYS: integerString(0, 3650).default(90),
   DMARCDESK_RECONCILE_INTERVAL_MINUTES: integerString(1, 1440)
     .refine(
       (minutes) => (minutes < 60 ? 60 % minutes === 0 : minutes % 60 === 0 && 1440 % minutes === 0),
@@ -456,6 +462,7 @@ export function loadConfig(
     dnsTimeoutMs: values.DMARCDESK_DNS_TIMEOUT_MS,
     dnsConfirmDelaySeconds: values.DMARCDESK_DNS_CONFIRM_DELAY_SECONDS,
     dnsSweepSeconds: values.DMARCDESK_DNS_SWEEP_SECONDS,
+    dnsUnchangedDays: values.DMARCDESK_DNS_UNCHANGED_DAYS,
     reconcileIntervalMinutes: values.DMARCDESK_RECONCILE_INTERVAL_MINUTES,
     ...receiverConfigs(values),
   };

@@ -18,8 +18,19 @@ export interface DnsCheckJob {
   trigger: CheckTrigger;
 }
 
-/** The DNS monitor's queue. */
+/** The daily job that deletes old observations of unchanged records. */
+export const DNS_RETENTION_QUEUE = 'dns-history-retention';
+
+/** The DNS monitor's queues. */
 export const DNS_QUEUES: QueueDefinition[] = [
+  {
+    name: DNS_RETENTION_QUEUE,
+    policy: 'singleton',
+    retryLimit: 3,
+    retryDelaySeconds: 60,
+    retryDelayMaxSeconds: 600,
+    expireInSeconds: 600,
+  },
   {
     name: DNS_CHECK_QUEUE,
     // One queued and one running check per domain (the singleton key): a "check now" during a

@@ -14,7 +14,11 @@ import { setDkimSelectors } from './monitor-settings.ts';
 import type { MonitorTestDatabase } from './monitor-test-support.ts';
 import { openMonitorDatabase, silentLogger, TestClock } from './monitor-test-support.ts';
 import type { StoredObservation } from './observation-store.ts';
-import { listObservations, listRecordStates } from './observation-store.ts';
+import {
+  listObservations,
+  listRecordStates,
+  purgeUnchangedObservations,
+} from './observation-store.ts';
 import { DnsResolver } from './resolver.ts';
 import { longTxt, txt } from './test-dns.ts';
 
@@ -495,6 +499,48 @@ for (const engine of DATABASE_ENGINES) {
       await fixture.domains.remove(fixture.accountId, domainId);
 
       assert.equal(await monitor.checkDomain(fixture.accountId, domainId, 'scheduled'), null);
+    });
+
+    test('retention deletes only old unchanged observations', async () => {
+      const domain = 'retention.example';
+      const { domainId, check } = await monitored(domain);
+      await check(0);
+      await check();
+      await check();
+      server.set(`_dmarc.${domain}`, txt(`v=DMARC1; p=none; rua=mailto:dmarc@${domain}`));
+      await check();
+      await check();
+      await check();
+      const kept = async () =>
+        (await listObservations(fixture.db, fixture.accountId, domainId, { limit: 500 }))
+          .filter((item) => item.name === `_dmarc.${domain}`)
+          .map((item) => item.outcome)
+          .reverse();
+      assert.deepEqual(await kept(), [
+        'baseline',
+        'unchanged',
+        'unchanged',
+        'change_pending',
+        'change_confirmed',
+        'unchanged',
+      ]);
+
+      // Nothing is old enough yet.
+      assert.equal(await purgeUnchangedObservations(fixture.db, 90), 0);
+      await fixture.db.query(
+        `UPDATE dns_observations SET observed_at = observed_at - interval '100 days'
+          WHERE domain_id = $1`,
+        [domainId],
+      );
+      // The DMARC record loses 2, and the SPF and DKIM records 4 each of their 5. The last lookup
+      // of each record is its state's last observation, so it stays.
+      assert.equal(await purgeUnchangedObservations(fixture.db, 90), 2 + 4 + 4);
+      assert.deepEqual(await kept(), [
+        'baseline',
+        'change_pending',
+        'change_confirmed',
+        'unchanged',
+      ]);
     });
   });
 }

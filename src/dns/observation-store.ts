@@ -149,9 +149,9 @@ export function meaningHash(observation: Observation): string | null {
 }
 
 /**
- * Insert one observation with the monitor's conclusion and return it as stored.
- * NOTE: observations are kept until their domain is deleted; there is no retention limit yet,
- * so a domain with three records checked every 6 hours adds about 4,400 rows a year.
+ * Insert one observation with the monitor's conclusion and return it as stored. Observations
+ * are kept until their domain is deleted, except those that showed no change, which
+ * purgeUnchangedObservations deletes once they are old.
  */
 export async function insertObservation(
   db: Queryable,
@@ -371,4 +371,28 @@ export async function deleteUnlistedDkimStates(
         AND NOT (selector = ANY($3::text[]))`,
     [accountId, domainId, selectors],
   );
+}
+
+/**
+ * Delete the observations older than `days` days that showed nothing new: a lookup whose
+ * record was unchanged. Baselines, changes, reverted changes and failed lookups stay, and so
+ * does every observation a record's state still points at, so the history keeps each state a
+ * record was in and when it changed. A domain with three records checked every 6 hours adds
+ * about 4,400 observations a year, nearly all of them unchanged. Returns how many were deleted.
+ */
+export async function purgeUnchangedObservations(db: Queryable, days: number): Promise<number> {
+  const [row] = await db.query<{ count: string }>(
+    `WITH gone AS (
+       DELETE FROM dns_observations o
+        WHERE o.outcome = 'unchanged'
+          AND o.observed_at < now() - make_interval(days => $1)
+          AND NOT EXISTS (
+            SELECT 1 FROM dns_record_states s
+             WHERE o.id IN (s.current_observation_id, s.pending_observation_id,
+                            s.last_observation_id))
+       RETURNING 1)
+     SELECT count(*) AS count FROM gone`,
+    [days],
+  );
+  return Number(row?.count ?? 0);
 }
