@@ -12,7 +12,8 @@ import {
   type TestService,
 } from '../../test/support/service.ts';
 import { createTestUser, sessionClient, signIn } from '../../test/support/sessions.ts';
-import { LOCKOUT_AFTER_FAILURES } from './sign-in.ts';
+import type { AppError } from '../errors/app-error.ts';
+import { LOCKOUT_AFTER_FAILURES, SignInService } from './sign-in.ts';
 
 for (const engine of DATABASE_ENGINES) {
   describe(`sign-in and sessions on ${engine}`, () => {
@@ -88,6 +89,27 @@ for (const engine of DATABASE_ENGINES) {
       });
       assert.equal(response.status, 429);
       assert.match((await response.json()).error.message, /locked/);
+    });
+
+    test('an unknown email locks like a user', async () => {
+      // A service of its own, so that these attempts stay under the per-address limit.
+      const service2 = new SignInService(service.app.db);
+      const attempt = (email: string, password: string) =>
+        service2.signIn({ email, password, clientAddress: '192.0.2.77' }).then(
+          () => null,
+          (error: unknown) => error as AppError,
+        );
+      for (let count = 0; count < LOCKOUT_AFTER_FAILURES; count += 1) {
+        const failed = await attempt('ghost@northwind.example', 'any password');
+        assert.equal(failed?.code, 'unauthenticated');
+      }
+      // The user the previous test locked and the address without a user read the same.
+      const unknown = await attempt('ghost@northwind.example', 'any password');
+      const locked = await attempt('locked@northwind.example', 'correct horse battery staple');
+      assert.equal(unknown?.code, 'too_many_requests');
+      assert.equal(unknown?.message, locked?.message);
+      // Another unknown address is not locked by the first one's failures.
+      assert.equal((await attempt('ghost2@northwind.example', 'x'))?.code, 'unauthenticated');
     });
 
     test('state changes need the CSRF token', async () => {

@@ -33,21 +33,12 @@ export class SignInService {
   }): Promise<{ session: NewSession; user: UserRow }> {
     this.countAttempt(input.clientAddress);
 
-    const [user] = await this.db.query<UserRow>('SELECT * FROM users WHERE email = $1', [
-      input.email.trim().toLowerCase(),
-    ]);
+    const email = input.email.trim().toLowerCase();
+    const [user] = await this.db.query<UserRow>('SELECT * FROM users WHERE email = $1', [email]);
     if (!user || !user.password_hash || user.disabled_at) {
-      await verifyAgainstDummy(input.password);
-      throw new AppError('unauthenticated', WRONG_CREDENTIALS);
+      return this.failUnknown(email, input.password);
     }
-    if (user.locked_until && user.locked_until.getTime() > this.now()) {
-      const minutes = Math.ceil((user.locked_until.getTime() - this.now()) / 60_000);
-      throw new AppError(
-        'too_many_requests',
-        `Sign-in is locked after ${LOCKOUT_AFTER_FAILURES} failed attempts; try again in ${minutes} minute(s), or ask an administrator to set a new password.`,
-        { details: { retryAfterSeconds: minutes * 60 } },
-      );
-    }
+    this.refuseWhileLocked(user.locked_until);
 
     if (!(await verifyPassword(user.password_hash, input.password))) {
       await this.db.query(
@@ -63,6 +54,50 @@ export class SignInService {
       user.id,
     ]);
     return { session: await createSession(this.db, user), user };
+  }
+
+  /** Refuse a sign-in while its address is locked out. */
+  private refuseWhileLocked(lockedUntil: Date | null): void {
+    if (!lockedUntil || lockedUntil.getTime() <= this.now()) return;
+    const minutes = Math.ceil((lockedUntil.getTime() - this.now()) / 60_000);
+    throw new AppError(
+      'too_many_requests',
+      `Sign-in is locked after ${LOCKOUT_AFTER_FAILURES} failed attempts; try again in ${minutes} minute(s), or ask an administrator to set a new password.`,
+      { details: { retryAfterSeconds: minutes * 60 } },
+    );
+  }
+
+  /**
+   * Fail a sign-in for an address that has no user who may sign in with a password. It counts
+   * and locks as a user's failures do, and takes as long as checking a password, so neither the
+   * answers nor their timing tell which addresses have accounts.
+   */
+  private async failUnknown(email: string, password: string): Promise<never> {
+    const [known] = await this.db.query<{ locked_until: Date | null }>(
+      'SELECT locked_until FROM sign_in_unknown_failures WHERE email = $1',
+      [email],
+    );
+    this.refuseWhileLocked(known?.locked_until ?? null);
+    await verifyAgainstDummy(password);
+    const now = new Date(this.now());
+    await this.db.query(
+      `DELETE FROM sign_in_unknown_failures
+        WHERE updated_at < $1::timestamptz - make_interval(secs => $2)
+          AND (locked_until IS NULL OR locked_until < $1::timestamptz)`,
+      [now, LOCKOUT_SECONDS],
+    );
+    await this.db.query(
+      `INSERT INTO sign_in_unknown_failures (email, failed_sign_ins, locked_until, updated_at)
+       VALUES ($1, 1, NULL, $4)
+       ON CONFLICT (email) DO UPDATE
+         SET failed_sign_ins = sign_in_unknown_failures.failed_sign_ins + 1,
+             locked_until = CASE WHEN sign_in_unknown_failures.failed_sign_ins + 1 >= $2
+                                 THEN $3::timestamptz
+                                 ELSE sign_in_unknown_failures.locked_until END,
+             updated_at = $4`,
+      [email, LOCKOUT_AFTER_FAILURES, new Date(this.now() + LOCKOUT_SECONDS * 1000), now],
+    );
+    throw new AppError('unauthenticated', WRONG_CREDENTIALS);
   }
 
   private countAttempt(clientAddress: string): void {
