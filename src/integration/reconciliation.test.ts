@@ -35,6 +35,7 @@ interface Problem {
 
 interface HistoryEvent {
   event: string;
+  message: string;
   customerId: string | null;
   detail: Record<string, unknown>;
 }
@@ -433,6 +434,24 @@ for (const engine of DATABASE_ENGINES) {
       await halo('POST', 'Client', [{ id: clients[13], inactive: false }]);
       await reconcile(api);
       assert.deepEqual((await api('GET', '/integrations/halopsa')).body.problems, []);
+
+      // Mapped again without a Submit: the run says so, and Submit sets the count back.
+      const mappings = [{ customerId: dormant.id, haloClientId: clients[13]!, haloItemId: item }];
+      await api('PUT', '/integrations/halopsa/mappings', { mappings: [] });
+      await api('PUT', '/integrations/halopsa/mappings', { mappings });
+      await reconcile(api);
+      // The history lists the newest event first.
+      const [completed] = await eventsOf(api, 'reconcile.completed');
+      assert.match(
+        completed!.message,
+        /1 mapped customers have no HaloPSA subscription yet.*Submit to HaloPSA creates them/,
+      );
+      await api('POST', '/integrations/halopsa/submit');
+      await idle();
+      const counted = (await records<Licence>('SoftwareLicence')).filter(
+        (entry) => entry.client_id === clients[13] && entry.count === 1,
+      );
+      assert.equal(counted.length, 1);
     });
 
     test('scheduled run reconciles every account', async () => {

@@ -68,6 +68,8 @@ export interface ReconcileResult {
   openProblems: number;
   ticketsReleased: number;
   failedCustomers: number;
+  /** Mapped customers without a licence: mapped or mapped again since the last Submit. */
+  notSubmitted: number;
 }
 
 // Kinds after which the licence is not touched: its client or item is gone.
@@ -158,6 +160,7 @@ export class Reconciliation implements TicketProblemGate {
       openProblems: 0,
       ticketsReleased: 0,
       failedCustomers: 0,
+      notSubmitted: 0,
     };
     if (!(await integrationEnabled(this.db, accountId))) {
       this.logger.info({ accountId }, 'integration is off; reconciliation skipped');
@@ -171,6 +174,7 @@ export class Reconciliation implements TicketProblemGate {
 
     for (const mapping of mappings) {
       result.customers += 1;
+      if (mapping.licenceId === null) result.notSubmitted += 1;
       try {
         const changes = await this.checkCustomer(accountId, mapping, halo);
         result.problemsOpened += changes.opened.length;
@@ -208,7 +212,10 @@ export class Reconciliation implements TicketProblemGate {
       message:
         `Reconciliation checked ${result.customers} mapped customers: ${result.repaired} repaired, ` +
         `${result.problemsOpened} new problems, ${result.problemsResolved} resolved, ` +
-        `${result.openProblems} open.`,
+        `${result.openProblems} open.` +
+        (result.notSubmitted > 0
+          ? ` ${result.notSubmitted} mapped customers have no HaloPSA subscription yet, because their mapping was saved without a Submit; Submit to HaloPSA creates them.`
+          : ''),
       detail: { ...result },
     });
     this.logger.info({ accountId, ...result }, 'reconciled HaloPSA');
