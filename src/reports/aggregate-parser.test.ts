@@ -892,6 +892,24 @@ describe('parseAggregateReport: dates, domains and counts out of range', () => {
     assertRejects(withRange('-86400', '1727827199'), 'invalid_report', /date_range begin "-86400"/);
   });
 
+  it('rejects a policy domain that is no domain name', () => {
+    const withDomain = (domain: string) =>
+      buildReport({
+        policy: DEFAULT_POLICY.replace(
+          '<domain>Example.COM</domain>',
+          `<domain>${domain}</domain>`,
+        ),
+      });
+    assertRejects(
+      withDomain('&lt;script&gt;alert(1)&lt;/script&gt;'),
+      'invalid_report',
+      /<domain> in <policy_published> is not a usable domain name: "<script>alert\(1\)<\/script>"/,
+    );
+    assertRejects(withDomain('postmaster@example.com'), 'invalid_report', /is an email address/);
+    assertRejects(withDomain('192.0.2.1'), 'invalid_report', /is an IP address/);
+    assertRejects(withDomain('localhost'), 'invalid_report', /has no top-level domain/);
+  });
+
   it('converts Unicode domains to A-labels', () => {
     const report = parse(
       buildReport({

@@ -3,7 +3,7 @@ import type {
   AggregateReportSummary,
   ParsedAggregateReport,
 } from './aggregate-parser.ts';
-import { toAsciiDomainName } from '../platform/domain-names.ts';
+import { normaliseDomainName, toAsciiDomainName } from '../platform/domain-names.ts';
 import { lowerWord, optionalText } from './parse-aggregate-record.ts';
 import type { WarningLog } from './parse-aggregate-warnings.ts';
 import { quoteForMessage, ReportInputError } from './report-input-error.ts';
@@ -209,6 +209,14 @@ function readPolicy(fields: ReportFields): ParsedAggregateReport['policy'] {
   const domain = toAsciiDomainName(domainRaw);
   if (!domain) {
     throw invalid('The report has an empty <domain> in <policy_published>, so it names no domain.');
+  }
+  // A value that is no domain name, such as markup or an address, names no domain a customer
+  // could own, and would only clutter the list of unknown domains.
+  const checked = normaliseDomainName(domain);
+  if ('problem' in checked) {
+    throw invalid(
+      `The <domain> in <policy_published> is not a usable domain name: ${checked.problem.replace(/"[^"]*"/, quoteForMessage(domainRaw))}. The report cannot belong to any monitored domain, so it was not stored.`,
+    );
   }
   let p = fields.word('policy_published/p', POLICIES);
   if (p === null) {
