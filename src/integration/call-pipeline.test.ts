@@ -145,9 +145,17 @@ for (const engine of DATABASE_ENGINES) {
           },
         ],
       });
-      const limited = await api('GET', '/integrations/halopsa/items');
-      assert.equal(limited.status, 502);
-      assert.equal(limited.body.error.details.halopsaError, 'rate_limited');
+      const limitedCall = await fetch(`${service.url}/api/v1/integrations/halopsa/items`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      const limited = (await limitedCall.json()) as {
+        error: { code: string; details: Record<string, unknown> };
+      };
+      // HaloPSA's own 429 is answered like the pause it starts: 503 with Retry-After.
+      assert.equal(limitedCall.status, 503);
+      assert.equal(limited.error.code, 'halopsa_rate_limited');
+      assert.equal(limited.error.details.halopsaError, 'rate_limited');
+      assert.ok(Number(limitedCall.headers.get('retry-after')) >= 1);
 
       const paused = await budgetState();
       assert.ok(paused?.pausedUntil instanceof Date, 'the budget is not paused');

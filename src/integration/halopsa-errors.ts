@@ -1,6 +1,6 @@
 import { AppError } from '../errors/app-error.ts';
 import { HaloPsaError, type HaloPsaErrorCode } from '../halopsa/index.ts';
-import { RateBudgetRefusal } from './rate-budget.ts';
+import { DEFAULT_RATE_BUDGET, RateBudgetRefusal } from './rate-budget.ts';
 
 // The connection form field each failure is about, so the wizard can show it beside that field.
 const FIELD_BY_CODE: Partial<Record<HaloPsaErrorCode, string>> = {
@@ -29,6 +29,26 @@ export function toAppError(error: unknown, context: 'connect' | 'call' = 'call')
     });
   }
   if (!(error instanceof HaloPsaError)) return error;
+  // HaloPSA's own 429 reads like a refusal of the rate budget: the caller may try again later.
+  // Without HaloPSA's Retry-After, the budget's shortest pause is the least wait; a request sent
+  // while the pause lasts is refused with its exact end.
+  if (context === 'call' && error.code === 'rate_limited') {
+    const retryAfterSeconds = Math.max(
+      1,
+      Math.ceil(error.retryAfterSeconds ?? DEFAULT_RATE_BUDGET.minPauseSeconds),
+    );
+    return new AppError('halopsa_rate_limited', error.message, {
+      details: {
+        halopsaError: error.code,
+        ...(error.status ? { halopsaStatus: error.status } : {}),
+        retryable: true,
+        retryAfterSeconds,
+        retryAt: new Date(Date.now() + retryAfterSeconds * 1000).toISOString(),
+      },
+      retryAfterSeconds,
+      cause: error,
+    });
+  }
   const code =
     context === 'call'
       ? 'halopsa_request_failed'
