@@ -492,7 +492,9 @@ export async function closingNoteOwed(db: Queryable, incidentId: string): Promis
 
 /**
  * List the incidents of every account whose ticket exists and that owe a note (held firings, or a
- * closing note) whose minimum interval has passed, for the periodic flush.
+ * closing note) whose minimum interval has passed, for the periodic flush. Pending firings count
+ * too: their note job is normally queued already, and queueing it again does nothing, but a
+ * firing whose job was lost is still noted.
  */
 export async function listIncidentsOwingNotes(
   db: Queryable,
@@ -505,7 +507,9 @@ export async function listIncidentsOwingNotes(
       WHERE i.ticket_status = 'created'
         AND (i.last_note_at IS NULL OR i.last_note_at <= now() - make_interval(secs => $1))
         AND (EXISTS (SELECT 1 FROM alerts a
-                      WHERE a.incident_id = i.id AND a.ticket_status = 'held')
+                      WHERE a.incident_id = i.id AND a.ticket_status IN ('held', 'pending')
+                        AND a.id <> coalesce(i.ticket_alert_id,
+                                             '00000000-0000-0000-0000-000000000000'::uuid))
              OR (i.status = 'resolved' AND NOT EXISTS (
                    SELECT 1 FROM alert_incident_notes n
                     WHERE n.incident_id = i.id AND n.kind = 'closing'

@@ -761,6 +761,13 @@ export class TicketDispatch {
    */
   private async dueNote(job: NoteJob): Promise<DueNote | null> {
     const { data } = job;
+    // A firing is recorded in a transaction that updates its incident's row and queues a note
+    // job. When a job of the incident is already queued, that queueing does nothing, and the
+    // queued job must see the firing. Locking the row waits for such a transaction to commit,
+    // so the firings listed below include it.
+    await this.db.query('SELECT 1 FROM alert_incidents WHERE id = $1 FOR UPDATE', [
+      data.incidentId,
+    ]);
     const incident = await getIncident(this.db, data.accountId, data.incidentId);
     if (incident.halopsaTicketId === null || incident.ticketStatus !== 'created') return null;
     const firingIds = await listUnnotedFirings(this.db, incident.id);
@@ -829,7 +836,7 @@ export class TicketDispatch {
 
   /**
    * Look for the note among the ticket's actions by its reference. A note found there covers
-   * the firings it counted then, so later firings are left for the next note.
+   * the firings it counted then, so later firings are held for the next note.
    */
   private async findEarlierNote(
     client: HaloPsaClient,
@@ -845,7 +852,9 @@ export class TicketDispatch {
         earlier.note!.slice(earlier.note!.indexOf(referencePrefix) + referencePrefix.length),
       )?.[0] ?? due.firingIds.length,
     );
-    due.firingIds.splice(covered);
+    // The firings after those wait for the next note, which the minimum interval since this
+    // one holds back; the periodic flush queues it.
+    await holdFirings(this.db, due.firingIds.splice(covered));
     this.logger.info(
       {
         incidentId: due.incident.id,
@@ -927,7 +936,12 @@ export class TicketDispatch {
       error.code === 'validation_failed' &&
       OUTCOME_FORBIDDEN.test(error.detail ?? '');
     if (!forbidden && error instanceof HaloPsaError && CONNECTION_CODES.includes(error.code)) {
-      // The firings stay unnoted, so the note goes out after the next passing check.
+      // The firings stay unnoted, so the note goes out after the next passing check. Each
+      // shows why it waits, as a ticket that waits for the connection does.
+      await this.db.query('UPDATE alerts SET ticket_error = $2 WHERE id = ANY($1::uuid[])', [
+        note.firingIds,
+        `Waiting for the HaloPSA connection to be fixed: ${error.message}`,
+      ]);
       this.logger.warn(
         { incidentId: incident.id, ticketId: note.ticketId, err: error },
         'note waits until the HaloPSA connection is fixed',

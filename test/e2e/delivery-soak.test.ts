@@ -315,7 +315,11 @@ describe('delivery fault soak', { skip: SKIP_REASON }, () => {
     for (const worker of [...live]) await worker.stop();
     await control?.stop();
     await emulator?.close();
-    await database?.drop();
+    if (process.env.DMARCDESK_SOAK_KEEP_DATABASE) {
+      console.log(`soak database kept: ${database?.databaseUrl}`);
+    } else {
+      await database?.drop();
+    }
   });
 
   /** Call the control service, which never dies. */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
 import { startEmulator, type RunningEmulator } from '../../emulator/halopsa/server.ts';
 import type { NoteJob, TicketJob } from '../../src/integration/ticket-dispatch.ts';
 import { DATABASE_ENGINES, openTestDatabase, type TestDatabase } from '../support/databases.ts';
@@ -342,6 +343,47 @@ for (const engine of DATABASE_ENGINES) {
         assert.match(String(actions[0]!.note), /dmarcdesk note reference: [0-9a-f-]{36}\/1\/1$/);
       }
     });
+
+    test(
+      'a note job waits for a firing still being recorded',
+      { skip: engine === 'pglite' ? 'PGlite serves one connection at a time' : false },
+      async () => {
+        const [alertId] = [await alertFor('racing', 0, 'Alert')];
+        await service.app.tickets.runBatch(jobsOf([alertId!]));
+        const [noteJob] = await fireAgain([alertId!], 1);
+        const firingId = (
+          (await api('GET', '/alerts?limit=500')).body.alerts as {
+            id: string;
+            evidence: { reportId: string };
+          }[]
+        ).find((alert) => alert.evidence.reportId === `${alertId}-day-1`)!.id;
+
+        // The firing is recorded again in a transaction that stays open, as when a report is
+        // stored while the incident's queued note job starts.
+        const writer = new pg.Client({ connectionString: database.databaseUrl! });
+        await writer.connect();
+        try {
+          await writer.query(`UPDATE alerts SET ticket_status = 'not_routed' WHERE id = $1`, [
+            firingId,
+          ]);
+          await writer.query('BEGIN');
+          await writer.query('UPDATE alert_incidents SET updated_at = now() WHERE id = $1', [
+            noteJob!.data.incidentId,
+          ]);
+          await writer.query(`UPDATE alerts SET ticket_status = 'pending' WHERE id = $1`, [
+            firingId,
+          ]);
+          const running = service.app.tickets.runNoteBatch([noteJob!]);
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          await writer.query('COMMIT');
+          assert.deepEqual([...(await running).values()], [null]);
+        } finally {
+          await writer.end();
+        }
+        assert.equal((await api('GET', `/alerts/${firingId}`)).body.ticketStatus, 'noted');
+        assert.equal((await notesOn(await ticketIdOf(alertId!))).length, 1);
+      },
+    );
 
     test('a lost note batch response adds no second note', async () => {
       const alertIds: string[] = [];
