@@ -29,7 +29,8 @@ const permissionList = z
       }
     });
     return values.filter(isPermission);
-  });
+  })
+  .describe('a list of permission names');
 const email = z.email({ error: 'must be an email address' }).max(254);
 const password = z.string().max(1000);
 

@@ -32,6 +32,53 @@ describe('loadConfig', () => {
     );
   });
 
+  test('problems echo the value given', () => {
+    assert.throws(
+      () =>
+        loadConfig({
+          DMARCDESK_PORT: 'eighty',
+          DMARCDESK_SMTP_PORT: '70000',
+          DMARCDESK_LOG_LEVEL: 'loud',
+          DMARCDESK_HALOPSA_TIMEOUT_MS: '5',
+        }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.deepEqual(error.problems, [
+          'DMARCDESK_PORT must be a whole number (got "eighty")',
+          'DMARCDESK_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")',
+          'DMARCDESK_HALOPSA_TIMEOUT_MS must be at least 1000 (got 5)',
+          'DMARCDESK_SMTP_PORT must be at most 65535 (got 70000)',
+        ]);
+        return true;
+      },
+    );
+  });
+
+  test('problems never echo secrets', () => {
+    assert.throws(
+      () =>
+        loadConfig({
+          DMARCDESK_DATABASE_URL: 'mysql://dmarcdesk:hunter2@db.example/dmarcdesk',
+          DMARCDESK_SECRET_KEY: 'aHVudGVyMg==',
+          DMARCDESK_METRICS_TOKEN: 'hunter2',
+        }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(
+          error.message,
+          /DMARCDESK_DATABASE_URL must start with postgres:\/\/ .*\(got "mysql:\/\/dmarcdesk:\*\*\*@db.example\/dmarcdesk"\)/,
+        );
+        assert.match(
+          error.message,
+          /DMARCDESK_METRICS_TOKEN must be at least 16 characters; generate/,
+        );
+        assert.match(error.message, /DMARCDESK_SECRET_KEY must be 32 bytes/);
+        assert.doesNotMatch(error.message, /hunter2|aHVudGVyMg/);
+        return true;
+      },
+    );
+  });
+
   test('reconcile interval must space runs evenly', () => {
     assert.equal(loadConfig({}).reconcileIntervalMinutes, 60);
     assert.equal(

@@ -1,5 +1,6 @@
 import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
+import { describeIssues } from '../errors/zod-issues.ts';
 
 /**
  * The service configuration, read once at start from environment variables.
@@ -311,9 +312,13 @@ const environmentSchema = z.object({
   DMARCDESK_HALOPSA_RATE_WAIT_MS: integerString(0, 600_000).default(10_000),
   DMARCDESK_HALOPSA_ATTENTION_RECHECK_SECONDS: integerString(1, 86_400).default(60),
   DMARCDESK_INTEGRATION_HISTORY_DAYS: integerString(1, 3650).default(90),
+  // A refine rather than min(16), because loadConfig words size issues itself and would drop
+  // the advice on how to generate a token.
   DMARCDESK_METRICS_TOKEN: z
     .string()
-    .min(16, { error: 'must be at least 16 characters; generate one with: openssl rand -hex 32' })
+    .refine((token) => token.length >= 16, {
+      error: 'must be at least 16 characters; generate one with: openssl rand -hex 32',
+    })
     .optional(),
   DMARCDESK_HALOPSA_TICKET_SOURCE_ID: integerString(0, 2_147_483_647).optional(),
   DMARCDESK_HALOPSA_TICKET_PRIORITIES: priorityList.default({}),
@@ -403,10 +408,12 @@ export function loadConfig(
   const problems = Object.keys(present)
     .filter((name) => !known.has(name) && !isSettingOfAnotherTool(name))
     .map((name) => `${name} is not a known setting; check its spelling against the README`);
-  const parsed = environmentSchema.safeParse(present);
+  const parsed = environmentSchema.safeParse(present, { reportInput: true });
   if (!parsed.success) {
     problems.push(
-      ...parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`),
+      ...describeIssues(environmentSchema, present, parsed.error.issues).map(
+        (problem) => `${problem.path} ${problem.message}`,
+      ),
     );
   }
   if (parsed.success)

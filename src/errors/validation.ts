@@ -1,9 +1,18 @@
 import type { z } from 'zod';
 import { AppError } from './app-error.ts';
+import { describeIssues } from './zod-issues.ts';
+
+/** Labels for a field of each kind of input, keyed by the `what` of parseInput. */
+const FIELD_NOUNS: Record<string, { label: string; keyNoun: string }> = {
+  'query string': { label: 'Query parameter', keyNoun: 'query parameter' },
+  path: { label: 'Path parameter', keyNoun: 'path parameter' },
+};
 
 /**
- * Parse `input` with `schema`, or throw a validation_failed AppError that names the first
- * invalid field and lists every problem in `details.problems`.
+ * Parse `input` with `schema`, or throw a validation_failed AppError. Its message names the
+ * first invalid field, what is wrong with it and the value given, such as
+ * `Field "url": must be a string (got the number 5).`, and `details.problems` lists one
+ * problem per invalid field. describeIssues in zod-issues.ts words each problem.
  */
 export function parseInput<Schema extends z.ZodType>(
   schema: Schema,
@@ -11,16 +20,19 @@ export function parseInput<Schema extends z.ZodType>(
   what = 'request body',
 ): z.output<Schema> {
   if (what === 'query string') rejectRepeatedParameters(input);
-  const result = schema.safeParse(input);
+  const result = schema.safeParse(input, { reportInput: true });
   if (result.success) return result.data;
 
-  const problems = result.error.issues.map((issue) => ({
-    field: issue.path.join('.') || '(root)',
-    message: issue.message,
-  }));
+  const nouns = FIELD_NOUNS[what] ?? { label: 'Field', keyNoun: 'field' };
+  const problems = describeIssues(schema, input, result.error.issues, {
+    keyNoun: nouns.keyNoun,
+  }).map((problem) => ({ field: problem.path || '(root)', message: problem.message }));
   const first = problems[0]!;
-  const where = first.field === '(root)' ? `The ${what}` : `Field "${first.field}"`;
-  return failValidation(`${where}: ${first.message}`, first.field, problems);
+  const sentence =
+    first.field === '(root)'
+      ? `The ${what} ${first.message}.`
+      : `${nouns.label} "${first.field}": ${first.message}.`;
+  return failValidation(sentence, first.field, problems);
 }
 
 function failValidation(message: string, field: string, problems: unknown[]): never {
