@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
+import { JobDeferred } from '../../src/jobs/queue.ts';
 import { startEmulator, type RunningEmulator } from '../../emulator/halopsa/server.ts';
 import type { NoteJob, TicketJob } from '../../src/integration/ticket-dispatch.ts';
 import { DATABASE_ENGINES, openTestDatabase, type TestDatabase } from '../support/databases.ts';
@@ -433,6 +434,34 @@ for (const engine of DATABASE_ENGINES) {
         const firing = alerts.find((alert) => alert.evidence.reportId === `${alertId}-day-1`);
         assert.equal(firing?.ticketStatus, 'noted');
       }
+    });
+
+    // Last, because it leaves the connection needing attention.
+    test('a note waiting for the connection says why', async () => {
+      const [alertId] = [await alertFor('attention', 0, 'Alert')];
+      await service.app.tickets.runBatch(jobsOf([alertId!]));
+      const [noteJob] = await fireAgain([alertId!], 1);
+      const fault = await fetch(`${emulator.url}/_emulator/faults`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          faults: [{ match: { path: '/api/Actions' }, kind: 'status', status: 401, times: 1000 }],
+        }),
+      });
+      assert.equal(fault.status, 200);
+
+      const outcomes = await service.app.tickets.runNoteBatch([noteJob!]);
+      assert.ok(outcomes.get(noteJob!.id) instanceof JobDeferred);
+      const firing = (
+        (await api('GET', '/alerts?limit=500')).body.alerts as {
+          ticketStatus: string;
+          ticketError: string | null;
+          evidence: { reportId: string };
+        }[]
+      ).find((alert) => alert.evidence.reportId === `${alertId}-day-1`);
+      assert.equal(firing?.ticketStatus, 'pending');
+      assert.match(firing?.ticketError ?? '', /^Waiting for the HaloPSA connection to be fixed: /);
+      await fetch(`${emulator.url}/_emulator/faults`, { method: 'DELETE' });
     });
   });
 }
