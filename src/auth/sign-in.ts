@@ -38,7 +38,7 @@ export class SignInService {
     if (!user || !user.password_hash || user.disabled_at) {
       return this.failUnknown(email, input.password);
     }
-    this.refuseWhileLocked(user.locked_until);
+    this.rejectWhileLocked(user.locked_until);
 
     if (!(await verifyPassword(user.password_hash, input.password))) {
       await this.db.query(
@@ -56,8 +56,8 @@ export class SignInService {
     return { session: await createSession(this.db, user), user };
   }
 
-  /** Refuse a sign-in while its address is locked out. */
-  private refuseWhileLocked(lockedUntil: Date | null): void {
+  /** Reject a sign-in while its email address is locked out. */
+  private rejectWhileLocked(lockedUntil: Date | null): void {
     if (!lockedUntil || lockedUntil.getTime() <= this.now()) return;
     const minutes = Math.ceil((lockedUntil.getTime() - this.now()) / 60_000);
     throw new AppError(
@@ -77,7 +77,7 @@ export class SignInService {
       'SELECT locked_until FROM sign_in_unknown_failures WHERE email = $1',
       [email],
     );
-    this.refuseWhileLocked(known?.locked_until ?? null);
+    this.rejectWhileLocked(known?.locked_until ?? null);
     await verifyAgainstDummy(password);
     const now = new Date(this.now());
     await this.db.query(

@@ -678,7 +678,7 @@ export class TicketDispatch {
 
   /**
    * Add the notes of a batch of note jobs. Notes that no earlier attempt sent go to HaloPSA in
-   * one POST per account; a note that may be on its ticket already is looked up and sent alone.
+   * one POST per account. A note that may be on its ticket already is looked up and sent alone.
    * A batch that HaloPSA rejects as invalid is sent again one note at a time, so that only the
    * invalid note fails. Returns each job's outcome: null, or the error that job's run raised.
    */
@@ -734,7 +734,7 @@ export class TicketDispatch {
       }
       for (const due of pending) {
         await settle(due.job, async () => {
-          // Each incident has a ticket of its own, so the ticket id tells the notes apart.
+          // Each incident has a ticket of its own, so the ticket id identifies the note.
           const action = actions.find((candidate) => candidate.ticket_id === due.ticketId);
           // The next attempt looks the note up on the ticket and records it if it is there.
           if (!action) {
@@ -1002,7 +1002,7 @@ export class TicketDispatch {
   }
 }
 
-/** Whether a POST of the alert's ticket was sent before, so HaloPSA may have the ticket. */
+/** Check whether a POST of the alert's ticket was sent before, so HaloPSA may have the ticket. */
 async function ticketWriteStarted(db: Queryable, alertId: string): Promise<boolean> {
   const [row] = await db.query<{ started: boolean }>(
     'SELECT ticket_write_started_at IS NOT NULL AS started FROM alerts WHERE id = $1',
@@ -1039,7 +1039,7 @@ async function markNoteWritesStarted(
   );
 }
 
-/** Collects each job's outcome of a batch: null when its work succeeded, or the error. */
+/** Return a function that records each job's outcome of a batch: null, or the error raised. */
 function settleInto(
   outcomes: Map<string, unknown>,
 ): (job: { id: string }, work: () => Promise<void>) => Promise<void> {

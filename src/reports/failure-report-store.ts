@@ -133,7 +133,7 @@ const SAME_REPORT = `account_id = $1 AND (content_sha256 = $2 OR (
  * Store a parsed failure report unless the account already has it. A report is the same when
  * its body hash matches, so that one report that arrives by SMTP and again from a mailbox is
  * stored once. A report whose body was encoded again is the same when its mail's Message-ID
- * matches and it is about the same original message; a reporter that reuses Message-IDs for
+ * matches and it is about the same original message. So a reporter that reuses Message-IDs for
  * other messages loses none of them.
  */
 export async function storeFailureReport(
