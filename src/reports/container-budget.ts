@@ -54,6 +54,15 @@ export class ExtractionBudget {
     return new LayerCounter(this, label, compressedBytes);
   }
 
+  /**
+   * Returns how many bytes a new decompression layer can output while no limit can reject them:
+   * its output stays at most RATIO_FLOOR_BYTES, where the ratio check starts, and the input's
+   * total at most maxExpandedBytes. The result can be 0 or less.
+   */
+  layerBytesBelowLimits(): number {
+    return Math.min(RATIO_FLOOR_BYTES, this.limits.maxExpandedBytes - this.expandedBytes);
+  }
+
   /** Rejects a zip member before it is read when its declared size already breaks a limit. */
   checkDeclaredSize(label: string, declaredBytes: number, compressedBytes: number): void {
     checkRatio(label, declaredBytes, compressedBytes, this.limits.maxRatio);

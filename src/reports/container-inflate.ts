@@ -17,7 +17,7 @@ const GZIP_FLAG_EXTRA = 0x04;
 const GZIP_FLAG_NAME = 0x08;
 const GZIP_FLAG_COMMENT = 0x10;
 const GZIP_RESERVED_FLAGS = 0xe0;
-const GZIP_TRAILER_BYTES = 8;
+export const GZIP_TRAILER_BYTES = 8;
 
 /** What inflating one stream found, filled in once its output has been read to the end. */
 interface InflateResult {
@@ -105,7 +105,7 @@ function corruptGzip(label: string, problem: string, cause?: unknown): ReportInp
 }
 
 /** Returns the length of the RFC 1952 member header that starts at offset. */
-function readGzipHeaderLength(input: Buffer, offset: number, label: string): number {
+export function readGzipHeaderLength(input: Buffer, offset: number, label: string): number {
   const truncated = () => corruptGzip(label, 'the data ends inside a member header');
   if (input.length < offset + 10) throw truncated();
   const method = input[offset + 2];
@@ -130,7 +130,7 @@ function readGzipHeaderLength(input: Buffer, offset: number, label: string): num
   return position - offset;
 }
 
-function isGzipMemberStart(input: Buffer, offset: number): boolean {
+export function isGzipMemberStart(input: Buffer, offset: number): boolean {
   return input[offset] === 0x1f && input[offset + 1] === 0x8b && input[offset + 2] === 8;
 }
 

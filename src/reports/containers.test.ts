@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import zlib from 'node:zlib';
 
 import { buildZip, deflateZerosBomb, gzipHeaderWith } from './container-test-archives.ts';
 import { parseAggregateReport } from './aggregate-parser.ts';
-import { extractDocuments } from './containers.ts';
+import { extractDocuments, streamDocuments } from './containers.ts';
 import { ReportInputError, type ReportInputErrorCode } from './report-input-error.ts';
+import { syntheticReport } from './synthetic-reports.ts';
 
 const FIXTURES = new URL('../../test/fixtures/reports/', import.meta.url);
 
@@ -135,6 +137,131 @@ describe('extractDocuments: plain and compressed reports', () => {
     const input = buildZip([{ name: 'report.pdf', data: zlib.gzipSync(REPORT) }]);
     const documents = await extractDocuments(input);
     assert.deepEqual(documents[0]?.layers, ['zip', 'gzip', 'xml']);
+  });
+});
+
+/** Returns the chunks of each document of an input, as streamDocuments yields them. */
+async function streamedChunks(input: Buffer): Promise<Buffer[][]> {
+  const documents: Buffer[][] = [];
+  for await (const document of streamDocuments(input)) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of document.chunks) chunks.push(chunk);
+    documents.push(chunks);
+  }
+  return documents;
+}
+
+// Small gzip and zlib input is inflated in synchronous calls when no limit can be reached.
+// Other input goes through the inflate stream, which yields chunks of 64 KiB.
+describe('extractDocuments: inflating small input at once', () => {
+  // About 230 KiB of XML, which gzips to far less than the 64 KiB of input inflated at once.
+  const MID_REPORT = syntheticReport({ records: 500, reportId: 'at-once' });
+
+  it('yields a small gzip in one chunk', async () => {
+    const documents = await streamedChunks(zlib.gzipSync(MID_REPORT));
+    assert.equal(documents.length, 1);
+    assert.equal(documents[0]?.length, 1);
+    assert.deepEqual(documents[0]?.[0], MID_REPORT);
+  });
+
+  it('yields a small zlib stream in one chunk', async () => {
+    const input = Buffer.concat([zlib.deflateSync(MID_REPORT), Buffer.from('\r\n')]);
+    const documents = await streamedChunks(input);
+    assert.equal(documents[0]?.length, 1);
+    assert.deepEqual(documents[0]?.[0], MID_REPORT);
+  });
+
+  it('streams output past 1 MiB', async () => {
+    const large = syntheticReport({ records: 3000, reportId: 'streamed' });
+    assert.ok(large.length > 1024 * 1024);
+    const documents = await streamedChunks(zlib.gzipSync(large));
+    assert.ok((documents[0]?.length ?? 0) > 1);
+    assert.deepEqual(Buffer.concat(documents[0] ?? []), large);
+  });
+
+  it('joins members past 1 MiB of output', async () => {
+    // The first two members stay below 1 MiB of output together, and the last one passes it.
+    const members = [MID_REPORT.subarray(0, 1000), MID_REPORT.subarray(1000)];
+    // Random text, so that the layer's ratio stays far below the limit of 200.
+    const padding = Buffer.from(`<!-- ${randomBytes(450 * 1024).toString('hex')} -->`);
+    const input = Buffer.concat([
+      zlib.gzipSync(members[0] as Buffer),
+      zlib.gzipSync(members[1] as Buffer),
+      zlib.gzipSync(padding),
+      Buffer.from('\r\n'),
+    ]);
+    const documents = await extractDocuments(input);
+    assert.equal(documents.length, 1);
+    assert.deepEqual(documents[0]?.bytes, Buffer.concat([MID_REPORT, padding]));
+  });
+
+  it('accepts output exactly at maxExpandedBytes', async () => {
+    const documents = await extractDocuments(zlib.gzipSync(MID_REPORT), {
+      maxExpandedBytes: MID_REPORT.length,
+    });
+    assert.deepEqual(documents[0]?.bytes, MID_REPORT);
+  });
+
+  it('rejects output one byte past maxExpandedBytes', async () => {
+    await rejects(zlib.gzipSync(MID_REPORT), 'too_large', /expands to more than/, {
+      maxExpandedBytes: MID_REPORT.length - 1,
+    });
+  });
+
+  it('stops a small gzip bomb by ratio', async () => {
+    const bomb = gzipHeaderWith(deflateZerosBomb(32));
+    assert.ok(bomb.length < 64 * 1024);
+    await rejects(bomb, 'compression_ratio', /more than 200 times/);
+  });
+
+  it('stops a small zlib bomb by ratio', async () => {
+    const bomb = zlib.deflateSync(Buffer.alloc(32 * 1024 * 1024));
+    assert.ok(bomb.length < 64 * 1024);
+    await rejects(bomb, 'compression_ratio', /more than 200 times/);
+  });
+
+  it('stops a small gzip bomb below 1 MiB by the total limit', async () => {
+    const bomb = gzipHeaderWith(deflateZerosBomb(4));
+    await rejects(bomb, 'too_large', /more than 512\.0 KiB in total/, {
+      maxRatio: 1_000_000,
+      maxExpandedBytes: 512 * 1024,
+    });
+  });
+
+  it('stops a multi-member gzip bomb by ratio', async () => {
+    // Each member expands to 512 KiB, below the bound, but together they pass the ratio.
+    const member = zlib.gzipSync(Buffer.alloc(512 * 1024));
+    const bomb = Buffer.concat(Array.from({ length: 40 }, () => member));
+    await rejects(bomb, 'compression_ratio', /more than 200 times/);
+  });
+
+  it('counts extra gzip members against maxFiles', async () => {
+    const thirds = [0, 1, 2].map((third) => {
+      const size = Math.ceil(MID_REPORT.length / 3);
+      return zlib.gzipSync(MID_REPORT.subarray(third * size, (third + 1) * size));
+    });
+    const input = Buffer.concat(thirds);
+    const documents = await extractDocuments(input, { maxFiles: 2 });
+    assert.deepEqual(documents[0]?.bytes, MID_REPORT);
+    await rejects(input, 'too_many_files', /reached at gzip member 3/, { maxFiles: 1 });
+  });
+
+  it('rejects a bad CRC-32 in a later member', async () => {
+    const second = Buffer.from(zlib.gzipSync(MID_REPORT.subarray(1000)));
+    second.writeUInt32LE(second.readUInt32LE(second.length - 8) ^ 1, second.length - 8);
+    const input = Buffer.concat([zlib.gzipSync(MID_REPORT.subarray(0, 1000)), second]);
+    await rejects(input, 'corrupt_gzip', /CRC-32/);
+  });
+
+  it('rejects a truncated small gzip', async () => {
+    const gzip = zlib.gzipSync(MID_REPORT);
+    await rejects(gzip.subarray(0, gzip.length - 20), 'corrupt_gzip', /ends before the compressed/);
+  });
+
+  it('rejects damaged small gzip data', async () => {
+    const gzip = Buffer.from(zlib.gzipSync(MID_REPORT));
+    gzip.fill(0xff, 12, 40);
+    await rejects(gzip, 'corrupt_gzip', /the compressed stream is damaged/);
   });
 });
 

@@ -1,5 +1,6 @@
 import { ExtractionBudget, formatBytes } from './container-budget.ts';
 import { detectContent, SMTP_TLS_REPORT_DESCRIPTION } from './container-detect.ts';
+import { gunzipAtOnce, inflateZlibAtOnce } from './container-inflate-at-once.ts';
 import { gunzipStream, inflateZlibStream } from './container-inflate.ts';
 import { readMailParts } from './container-mail.ts';
 import { readZipMembers, type ZipMember } from './container-zip.ts';
@@ -89,8 +90,10 @@ const DETECT_BYTES = 16 * 1024 + 1;
  * Unwraps raw XML, gzip (several members and trailing bytes too), zlib, zip (every member) and
  * mail messages (every attachment), nested up to maxDepth containers, detected by content (magic
  * bytes) and never by name, and yields each report document as a stream of bytes. The XML inside
- * gzip, zlib or a zip member is decompressed as it is read, so a large report is never held
- * inflated in memory; a container inside another container is read whole before it is opened.
+ * a zip member, and inside gzip or zlib data of more than 64 KiB or 1 MiB of output, is
+ * decompressed as it is read, so a large report is never held inflated in memory. Smaller gzip
+ * and zlib data is inflated whole (see container-inflate-at-once.ts). A container inside
+ * another container is read whole before it is opened.
  * Decompression is counted, so bombs are stopped while they expand. Inside an archive or a mail,
  * members of unknown content are skipped, unless no document is left. When the generator
  * finishes or is stopped, one warning per skipped zip member is added to `skippedZipMembers`.
@@ -249,11 +252,22 @@ async function* unwrap(
   switch (detected.kind) {
     case 'gzip': {
       const inner = { ...item, layers: [...item.layers, 'gzip'] };
+      // Small input is inflated at once when no check can reject it, and streamed otherwise.
+      const whole = gunzipAtOnce(item.bytes, item.label, budget);
+      if (whole !== null) {
+        yield* unwrap({ ...inner, bytes: whole }, budget, depth + 1);
+        return;
+      }
       yield* unwrapStream(inner, gunzipStream(item.bytes, item.label, budget), budget, depth + 1);
       return;
     }
     case 'zlib': {
       const inner = { ...item, layers: [...item.layers, 'zlib'] };
+      const whole = inflateZlibAtOnce(item.bytes, item.label, budget);
+      if (whole !== null) {
+        yield* unwrap({ ...inner, bytes: whole }, budget, depth + 1);
+        return;
+      }
       const chunks = inflateZlibStream(item.bytes, item.label, budget);
       yield* unwrapStream(inner, chunks, budget, depth + 1);
       return;
