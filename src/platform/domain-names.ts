@@ -2,13 +2,30 @@ import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 
 /**
+ * Results of toAsciiDomainName by input, because a report names the same few domains in record
+ * after record. The map is emptied when full and takes no long input, so it stays small whatever
+ * the reports contain.
+ */
+const asciiDomainNames = new Map<string, string>();
+const MAX_CACHED_NAMES = 1024;
+/** Maximum input length cached: a domain name (at most 253 characters) with room for spaces. */
+const MAX_CACHED_NAME_LENGTH = 512;
+
+/**
  * Converts a domain name as a report or mail names it to the form the domains table stores:
  * lower case, without trailing dots, Unicode labels as A-labels (xn--). A name that
  * domainToASCII rejects is returned lower-cased, so that a report for it is still stored.
  */
 export function toAsciiDomainName(input: string): string {
+  const cached = asciiDomainNames.get(input);
+  if (cached !== undefined) return cached;
   const lower = input.trim().toLowerCase().replace(/\.+$/, '');
-  return domainToASCII(lower) || lower;
+  const ascii = domainToASCII(lower) || lower;
+  if (input.length <= MAX_CACHED_NAME_LENGTH) {
+    if (asciiDomainNames.size >= MAX_CACHED_NAMES) asciiDomainNames.clear();
+    asciiDomainNames.set(input, ascii);
+  }
+  return ascii;
 }
 
 /**
