@@ -26,8 +26,8 @@ export class ExtractionBudget {
   expandedBytes = 0;
   files = 0;
   /**
-   * One sentence per zip member skipped because it carries no report, in the order found, for
-   * the warnings of an input whose other members are stored.
+   * One sentence per zip member skipped because it carries no report, and per run of bytes
+   * ignored after gzip data, in the order found, for the warnings of the input.
    */
   readonly skippedZipMembers: string[] = [];
 

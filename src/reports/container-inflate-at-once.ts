@@ -4,6 +4,7 @@ import type { ExtractionBudget } from './container-budget.ts';
 import {
   GZIP_TRAILER_BYTES,
   isGzipMemberStart,
+  warnOfTrailingBytes,
   readGzipHeaderLength,
 } from './container-inflate.ts';
 import { ReportInputError } from './report-input-error.ts';
@@ -85,10 +86,14 @@ export function gunzipAtOnce(
   const members: Inflated[] = [];
   let outputBytes = 0;
   let offset = 0;
+  let trailingStart: number | null = null;
 
   while (offset < input.length) {
     // As in gunzipStream, bytes after a member that start no other member are ignored.
-    if (members.length > 0 && !isGzipMemberStart(input, offset)) break;
+    if (members.length > 0 && !isGzipMemberStart(input, offset)) {
+      trailingStart = offset;
+      break;
+    }
     const headerLength = gzipHeaderLengthOrNull(input, offset, label);
     if (headerLength === null) return null;
     const bodyStart = offset + headerLength;
@@ -112,6 +117,7 @@ export function gunzipAtOnce(
     if (index > 0) budget.addFile(`gzip member ${index + 1} of ${label}`);
     counter.add(member.output.length, member.consumedBytes);
   }
+  if (trailingStart !== null) warnOfTrailingBytes(input, trailingStart, label, budget);
   const outputs = members.map((member) => member.output);
   return outputs.length === 1 ? (outputs[0] as Buffer) : Buffer.concat(outputs);
 }

@@ -135,6 +135,25 @@ export function isGzipMemberStart(input: Buffer, offset: number): boolean {
 }
 
 /**
+ * Add a warning about the bytes after the last gzip member, unless they are only white space
+ * (Mimecast, for one, appends a CRLF). They are not read, because they start no member.
+ */
+export function warnOfTrailingBytes(
+  input: Buffer,
+  offset: number,
+  label: string,
+  budget: ExtractionBudget,
+): void {
+  const rest = input.subarray(offset);
+  if (rest.every((byte) => byte === 0x20 || byte === 0x09 || byte === 0x0d || byte === 0x0a)) {
+    return;
+  }
+  budget.skippedZipMembers.push(
+    `Ignored ${rest.length} bytes after the end of the gzip data of ${label}: they start no gzip member, so they are not part of the report.`,
+  );
+}
+
+/**
  * Decompresses gzip data of one or more members (RFC 1952 allows concatenated members, and
  * their outputs are joined) and yields the output as it is made, member by member. Bytes after
  * the last complete member that do not start another member are ignored: Mimecast, for one,
@@ -152,7 +171,10 @@ export async function* gunzipStream(
 
   while (offset < input.length) {
     if (members > 0) {
-      if (!isGzipMemberStart(input, offset)) break;
+      if (!isGzipMemberStart(input, offset)) {
+        warnOfTrailingBytes(input, offset, label, budget);
+        break;
+      }
       budget.addFile(`gzip member ${members + 1} of ${label}`);
     }
     const headerLength = readGzipHeaderLength(input, offset, label);

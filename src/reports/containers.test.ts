@@ -101,6 +101,27 @@ describe('extractDocuments: plain and compressed reports', () => {
     assert.deepEqual(documents[0]?.bytes, REPORT);
   });
 
+  it('warns of trailing bytes that are not white space', async () => {
+    const warningsOf = async (input: Buffer, limits = {}) => {
+      const warnings: string[] = [];
+      for await (const document of streamDocuments(input, limits, warnings)) {
+        for await (const chunk of document.chunks) assert.ok(chunk.length >= 0);
+      }
+      return warnings;
+    };
+    const gzip = zlib.gzipSync(REPORT);
+    const garbage = Buffer.concat([gzip, Buffer.from('GARBAGEGARBAGE')]);
+    const expected = [
+      'Ignored 14 bytes after the end of the gzip data of the upload: they start no gzip member, so they are not part of the report.',
+    ];
+    assert.deepEqual(await warningsOf(garbage), expected);
+    // The streaming path, taken by input too large to inflate at once, warns the same way.
+    const records = syntheticReport({ records: 3000, reportId: 'trailing' });
+    const large = Buffer.concat([zlib.gzipSync(records), Buffer.from('junk')]);
+    assert.match((await warningsOf(large))[0] ?? '', /^Ignored 4 bytes after the end/);
+    assert.deepEqual(await warningsOf(Buffer.concat([gzip, Buffer.from('\r\n')])), []);
+  });
+
   it('reads a zip fixture by its member name', async () => {
     const documents = await extractDocuments(fixture('godmarcparser/input/testdata/valid.zip'));
     assert.equal(documents[0]?.name, 'valid.xml');
