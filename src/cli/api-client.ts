@@ -3,6 +3,16 @@ export class CliError extends Error {
   override readonly name = 'CliError';
 }
 
+/** A request to the service that failed, with the HTTP status, or null when no response came. */
+export class ApiRequestError extends CliError {
+  constructor(
+    message: string,
+    readonly status: number | null,
+  ) {
+    super(message);
+  }
+}
+
 /** A small client of the service's REST API for the command line. */
 export class ApiClient {
   private readonly baseUrl: string;
@@ -49,8 +59,9 @@ export class ApiClient {
           : {}),
       });
     } catch (error) {
-      throw new CliError(
+      throw new ApiRequestError(
         `Could not reach dmarcdesk at ${this.baseUrl}: ${(error as Error).cause ?? (error as Error).message}. Is the service running?`,
+        null,
       );
     }
     if (response.status === 204) return null;
@@ -58,7 +69,10 @@ export class ApiClient {
     const parsed = text ? (JSON.parse(text) as unknown) : null;
     if (!response.ok) {
       const message = (parsed as { error?: { message?: string } } | null)?.error?.message ?? text;
-      throw new CliError(`${method} ${path} failed with ${response.status}: ${message}`);
+      throw new ApiRequestError(
+        `${method} ${path} failed with ${response.status}: ${message}`,
+        response.status,
+      );
     }
     return parsed;
   }

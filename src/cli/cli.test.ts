@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,10 +13,32 @@ import {
   openTestDatabase,
   type TestDatabase,
 } from '../../test/support/databases.ts';
+import { createTestAccount, startService, type TestService } from '../../test/support/service.ts';
 import { openDatabase } from '../db/database.ts';
 import { describeDatabaseFailure } from './database-errors.ts';
 
 const CLI = fileURLToPath(new URL('./main.ts', import.meta.url));
+const FAILING_REPORT = fileURLToPath(
+  new URL('../../test/fixtures/reports/e2e-failing-report.xml', import.meta.url),
+);
+
+/**
+ * Run the CLI without blocking this process, so that a service started in it can respond, and
+ * return its exit code and output.
+ */
+function runCli(options: { env: Record<string, string>; cwd?: string }, ...args: string[]) {
+  return new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+      cwd: options.cwd,
+      env: { PATH: process.env.PATH ?? '', ...options.env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('close', (status) => resolve({ status, stdout, stderr: stderr.trim() }));
+  });
+}
 
 for (const engine of DATABASE_ENGINES) {
   describe(`CLI database errors on ${engine}`, () => {
@@ -117,3 +139,101 @@ for (const engine of DATABASE_ENGINES) {
     });
   });
 }
+
+describe('CLI commands that call the service', () => {
+  let service: TestService;
+  let workDir = '';
+  let env: Record<string, string> = {};
+
+  /** Write a copy of the failing fixture report with its own report id, and return its path. */
+  function writeReport(name: string, reportId: string): string {
+    const xml = readFileSync(FAILING_REPORT, 'utf8').replace(
+      /<report_id>[^<]*<\/report_id>/,
+      `<report_id>${reportId}</report_id>`,
+    );
+    const path = join(workDir, name);
+    writeFileSync(path, xml);
+    return path;
+  }
+
+  before(async () => {
+    service = await startService(await openTestDatabase('pglite'));
+    const { token } = await createTestAccount(service.app);
+    workDir = mkdtempSync(join(tmpdir(), 'dmarcdesk-cli-files-'));
+    env = { DMARCDESK_URL: service.url, DMARCDESK_TOKEN: token };
+  });
+
+  after(async () => {
+    rmSync(workDir, { recursive: true, force: true });
+    await service?.stop();
+  });
+
+  test('report upload sends every file', async () => {
+    const first = writeReport('first.xml', 'cli-upload-1');
+    const second = writeReport('second.xml', 'cli-upload-2');
+
+    const result = await runCli({ env }, 'report', 'upload', first, second);
+
+    assert.equal(result.status, 0, result.stderr);
+    const summary = JSON.parse(result.stdout);
+    assert.equal(summary.stored, 2);
+    assert.equal(summary.failed, 0);
+    assert.deepEqual(
+      summary.files.map((outcome: { file: string }) => outcome.file),
+      [first, second],
+    );
+    assert.equal(summary.files[1].result.stored, 1);
+  });
+
+  test('report upload reports each failure', async () => {
+    const good = writeReport('good.xml', 'cli-upload-3');
+    const bad = join(workDir, 'bad.xml');
+    writeFileSync(bad, '<feedback>not a report');
+
+    const result = await runCli({ env }, 'report', 'upload', bad, good);
+
+    assert.equal(result.status, 1);
+    const summary = JSON.parse(result.stdout);
+    assert.equal(summary.failed, 1);
+    assert.equal(summary.stored, 1);
+    assert.match(summary.files[0].error, /failed with 422/);
+    assert.equal(summary.files[1].result.stored, 1);
+    assert.match(result.stderr, new RegExp(`^dmarcdesk: ${bad}: POST /reports failed with 422`));
+  });
+
+  test('report upload stops on rejected token', async () => {
+    const first = writeReport('unsent-1.xml', 'cli-upload-4');
+    const second = writeReport('unsent-2.xml', 'cli-upload-5');
+    const unauthorized = { ...env, DMARCDESK_TOKEN: 'ddk_not-a-token' };
+
+    const result = await runCli({ env: unauthorized }, 'report', 'upload', first, second);
+
+    assert.equal(result.status, 1);
+    const summary = JSON.parse(result.stdout);
+    assert.equal(summary.files.length, 1);
+    assert.match(summary.files[0].error, /failed with 401/);
+    assert.deepEqual(summary.notUploaded, [second]);
+  });
+
+  test('extra arguments are rejected', async () => {
+    const cases = [
+      ['domain', 'add', '--customer', 'c', '--name', 'a1.example', 'a2.example'],
+      ['customer', 'list', 'all'],
+      ['alert', 'list', 'recent'],
+      ['account', 'list', 'extra'],
+    ];
+    for (const args of cases) {
+      const result = await runCli({ env }, ...args);
+      const command = args
+        .filter((word) => !word.startsWith('-'))
+        .slice(0, 2)
+        .join(' ');
+      const extra = args.at(-1)!;
+
+      assert.equal(result.status, 2, args.join(' '));
+      assert.match(result.stderr, new RegExp(`^${command} takes no arguments`), args.join(' '));
+      assert.match(result.stderr, new RegExp(`"${extra}"`), args.join(' '));
+      assert.equal(result.stdout, '', args.join(' '));
+    }
+  });
+});

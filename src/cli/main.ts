@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createApiToken } from '../auth/api-tokens.ts';
 import { createUser } from '../auth/users.ts';
@@ -13,6 +12,7 @@ import { resolveSecretKey } from '../integration/secret-key.ts';
 import { reencryptSecrets } from '../integration/secret-rotation.ts';
 import { ApiClient, CliError } from './api-client.ts';
 import { describeDatabaseFailure, requireUuid } from './database-errors.ts';
+import { uploadReport, uploadReports } from './report-upload.ts';
 
 const USAGE = `Usage: dmarcdesk <command> [options]
 
@@ -34,7 +34,9 @@ Commands that call a running service (--url and --token, or DMARCDESK_URL and DM
   domain status --id ID --status STATUS    change a domain's status
   domain remove --id ID                    stop monitoring a domain
   threshold set --domain ID --max-failed N alert when more than N messages fail DMARC in a report
-  report upload FILE                       upload an aggregate report (XML, gzip or zip)
+  report upload FILE...                    upload an aggregate report (XML, gzip or zip); with
+                                           several files, print a result per file and exit 1
+                                           when any upload failed
   alert list                               list recent alerts
   halopsa status                           show the HaloPSA integration summary
 `;
@@ -54,6 +56,25 @@ const OPTIONS = {
   token: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+/** The commands. Only `report upload` takes arguments after its name, which are the files to upload. */
+const COMMANDS = new Set([
+  'account create',
+  'account list',
+  'token create',
+  'user create',
+  'secrets reencrypt',
+  'customer list',
+  'customer create',
+  'domain list',
+  'domain add',
+  'domain status',
+  'domain remove',
+  'threshold set',
+  'report upload',
+  'alert list',
+  'halopsa status',
+]);
 
 type Values = ReturnType<
   typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>
@@ -101,6 +122,18 @@ async function run(argv: string[]): Promise<void> {
     return;
   }
   const command = `${noun} ${verb ?? ''}`.trim();
+  if (!COMMANDS.has(command))
+    throw new CliError(
+      `Unknown command "${command}". Run dmarcdesk --help for the list of commands.`,
+    );
+  if (command !== 'report upload' && rest.length > 0) {
+    const extra = rest.map((word) => JSON.stringify(word)).join(', ');
+    throw new CliError(
+      `${command} takes no arguments after the command name, but got ${extra}. ` +
+        'Give each value with its option, such as --name NAME; run dmarcdesk --help for the ' +
+        'options of each command.',
+    );
+  }
   const api = () =>
     new ApiClient(
       values.url ?? process.env.DMARCDESK_URL,
@@ -203,19 +236,22 @@ async function run(argv: string[]): Promise<void> {
       );
     }
     case 'report upload': {
-      const file = rest[0];
-      if (!file)
-        throw new CliError('Give the report file to upload: dmarcdesk report upload FILE.');
-      return print(await api().upload('/reports', readFileSync(file)));
+      if (rest.length === 0)
+        throw new CliError('Missing report file. Usage: dmarcdesk report upload FILE...');
+      if (rest.length === 1) return print(await uploadReport(api(), rest[0]!));
+      const summary = await uploadReports(api(), rest);
+      for (const outcome of summary.files) {
+        if ('error' in outcome)
+          process.stderr.write(`dmarcdesk: ${outcome.file}: ${outcome.error}\n`);
+      }
+      print(summary);
+      if (summary.failed > 0) process.exitCode = 1;
+      return;
     }
     case 'alert list':
       return print(await api().get('/alerts'));
     case 'halopsa status':
       return print(await api().get('/integrations/halopsa'));
-    default:
-      throw new CliError(
-        `Unknown command "${command}". Run dmarcdesk --help for the list of commands.`,
-      );
   }
 }
 
