@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,7 +28,8 @@ const FAILING_REPORT = fileURLToPath(
  */
 function runCli(options: { env: Record<string, string>; cwd?: string }, ...args: string[]) {
   return new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+    // tsx is given by URL, because --import resolves a package name from the working directory.
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), CLI, ...args], {
       cwd: options.cwd,
       env: { PATH: process.env.PATH ?? '', ...options.env },
     });
@@ -213,6 +214,55 @@ describe('CLI commands that call the service', () => {
     assert.equal(summary.files.length, 1);
     assert.match(summary.files[0].error, /failed with 401/);
     assert.deepEqual(summary.notUploaded, [second]);
+  });
+
+  test('relative paths follow INIT_CWD', async () => {
+    writeReport('relative.xml', 'cli-upload-6');
+    const packageRoot = join(workDir, 'package-root');
+    mkdirSync(packageRoot, { recursive: true });
+
+    const fromNpm = await runCli(
+      { env: { ...env, INIT_CWD: workDir }, cwd: packageRoot },
+      'report',
+      'upload',
+      'relative.xml',
+    );
+    const direct = await runCli({ env, cwd: workDir }, 'report', 'upload', './relative.xml');
+
+    assert.equal(fromNpm.status, 0, fromNpm.stderr);
+    assert.equal(JSON.parse(fromNpm.stdout).stored, 1);
+    assert.equal(direct.status, 0, direct.stderr);
+    assert.equal(JSON.parse(direct.stdout).duplicates, 1);
+  });
+
+  test('unreadable report files are explained', async () => {
+    const missing = await runCli(
+      { env: { ...env, INIT_CWD: workDir } },
+      'report',
+      'upload',
+      'no-such.xml',
+    );
+    const folder = await runCli({ env: { ...env, INIT_CWD: workDir } }, 'report', 'upload', '.');
+    const both = await runCli(
+      { env: { ...env, INIT_CWD: workDir } },
+      'report',
+      'upload',
+      'no-such.xml',
+      writeReport('readable.xml', 'cli-upload-7'),
+    );
+
+    assert.equal(missing.status, 2);
+    assert.equal(
+      missing.stderr,
+      `No file at ${join(workDir, 'no-such.xml')}. Check the path. ` +
+        `Relative paths are read from ${workDir}.`,
+    );
+    assert.equal(folder.status, 2);
+    assert.equal(folder.stderr, `${workDir} is a folder. Name a report file.`);
+    assert.equal(both.status, 1);
+    const summary = JSON.parse(both.stdout);
+    assert.match(summary.files[0].error, /^No file at /);
+    assert.equal(summary.files[1].result.stored, 1);
   });
 
   test('extra arguments are rejected', async () => {

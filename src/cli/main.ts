@@ -12,7 +12,7 @@ import { resolveSecretKey } from '../integration/secret-key.ts';
 import { reencryptSecrets } from '../integration/secret-rotation.ts';
 import { ApiClient, CliError } from './api-client.ts';
 import { describeDatabaseFailure, requireUuid } from './database-errors.ts';
-import { uploadReport, uploadReports } from './report-upload.ts';
+import { resolveReportFiles, uploadReport, uploadReports } from './report-upload.ts';
 
 const USAGE = `Usage: dmarcdesk <command> [options]
 
@@ -36,7 +36,9 @@ Commands that call a running service (--url and --token, or DMARCDESK_URL and DM
   threshold set --domain ID --max-failed N alert when more than N messages fail DMARC in a report
   report upload FILE...                    upload an aggregate report (XML, gzip or zip); with
                                            several files, print a result per file and exit 1
-                                           when any upload failed
+                                           when any upload failed. Relative paths are read from
+                                           the directory npm run started in (INIT_CWD), or else
+                                           from the current directory
   alert list                               list recent alerts
   halopsa status                           show the HaloPSA integration summary
 `;
@@ -238,8 +240,9 @@ async function run(argv: string[]): Promise<void> {
     case 'report upload': {
       if (rest.length === 0)
         throw new CliError('Missing report file. Usage: dmarcdesk report upload FILE...');
-      if (rest.length === 1) return print(await uploadReport(api(), rest[0]!));
-      const summary = await uploadReports(api(), rest);
+      const files = resolveReportFiles(rest);
+      if (files.length === 1) return print(await uploadReport(api(), files[0]!));
+      const summary = await uploadReports(api(), files);
       for (const outcome of summary.files) {
         if ('error' in outcome)
           process.stderr.write(`dmarcdesk: ${outcome.file}: ${outcome.error}\n`);

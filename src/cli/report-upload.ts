@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { ApiRequestError, type ApiClient } from './api-client.ts';
+import { resolve } from 'node:path';
+import { ApiRequestError, CliError, type ApiClient } from './api-client.ts';
 
 /** The counts that POST /reports returns for one upload. */
 interface UploadCounts {
@@ -22,13 +23,52 @@ export interface UploadSummary {
   notUploaded: string[];
 }
 
-/** Upload one report file and return the service's result. */
-export function uploadReport(api: ApiClient, file: string): Promise<unknown> {
-  return api.upload('/reports', readFileSync(file));
+/**
+ * Return the directory that relative paths on the command line are resolved against. `npm run`
+ * starts scripts in the package root, but sets INIT_CWD to the directory npm was started in.
+ */
+export function commandLineDirectory(env: NodeJS.ProcessEnv = process.env): string {
+  return env.INIT_CWD || process.cwd();
+}
+
+/** Read a report file named on the command line, or throw a CliError naming the full path. */
+export function readReportFile(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const relativeTo = `Relative paths are read from ${commandLineDirectory()}.`;
+    switch (code) {
+      case 'ENOENT':
+        throw new CliError(`No file at ${path}. Check the path. ${relativeTo}`);
+      case 'ENOTDIR':
+        throw new CliError(
+          `No file at ${path}, because a part of the path is a file. ${relativeTo}`,
+        );
+      case 'EISDIR':
+        throw new CliError(`${path} is a folder. Name a report file.`);
+      case 'EACCES':
+      case 'EPERM':
+        throw new CliError(`Permission denied reading ${path}. Check the file's permissions.`);
+      default:
+        throw new CliError(`Could not read ${path}: ${(error as Error).message}`);
+    }
+  }
+}
+
+/** Resolve each file named on the command line to an absolute path. */
+export function resolveReportFiles(files: string[]): string[] {
+  const directory = commandLineDirectory();
+  return files.map((file) => resolve(directory, file));
+}
+
+/** Upload one report file, given by its absolute path, and return the service's result. */
+export function uploadReport(api: ApiClient, path: string): Promise<unknown> {
+  return api.upload('/reports', readReportFile(path));
 }
 
 /**
- * Upload each file in turn and collect a result or an error per file. A failure that is not
+ * Upload each file, given by its absolute path, in turn and collect a result or an error per file. A failure that is not
  * about the file (no connection, or a token the service rejects) stops the run, and the
  * remaining files are listed in `notUploaded`.
  */
