@@ -265,6 +265,31 @@ describe('CLI commands that call the service', () => {
     assert.equal(summary.files[1].result.stored, 1);
   });
 
+  test('repeated options are rejected', async () => {
+    const cases: [string[], string][] = [
+      [
+        ['domain', 'add', '--customer', 'c', '--name', 'a1.example', '--name', 'a2.example'],
+        '--name is given 2 times; give it once.',
+      ],
+      [
+        ['customer', 'create', '--name=a', '--name', 'b', '--name', 'c'],
+        '--name is given 3 times; give it once.',
+      ],
+      [
+        ['account', 'create', '--name', 'MSP', '--halopsa', '--halopsa'],
+        '--halopsa is given 2 times; give it once.',
+      ],
+      [['customer', 'list', '-h', '--help'], '--help is given 2 times; give it once.'],
+    ];
+    for (const [args, message] of cases) {
+      const result = await runCli({ env }, ...args);
+
+      assert.equal(result.status, 2, args.join(' '));
+      assert.equal(result.stderr, message);
+      assert.equal(result.stdout, '', args.join(' '));
+    }
+  });
+
   test('extra arguments are rejected', async () => {
     const cases = [
       ['domain', 'add', '--customer', 'c', '--name', 'a1.example', 'a2.example'],

@@ -111,13 +111,30 @@ async function withDatabase<T>(
   }
 }
 
+/**
+ * Reject an option given more than once. parseArgs keeps the last value, so a repeated option
+ * would otherwise drop the earlier values silently. No option of the CLI takes a list.
+ */
+function rejectRepeatedOptions(tokens: ReadonlyArray<{ kind: string; name?: string }>): void {
+  const counts = new Map<string, number>();
+  for (const token of tokens) {
+    if (token.kind !== 'option' || token.name === undefined) continue;
+    counts.set(token.name, (counts.get(token.name) ?? 0) + 1);
+  }
+  for (const [name, count] of counts) {
+    if (count > 1) throw new CliError(`--${name} is given ${count} times; give it once.`);
+  }
+}
+
 async function run(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals, tokens } = parseArgs({
     args: argv,
     options: OPTIONS,
     allowPositionals: true,
     strict: true,
+    tokens: true,
   });
+  rejectRepeatedOptions(tokens);
   const [noun, verb, ...rest] = positionals;
   if (values.help || !noun) {
     process.stdout.write(USAGE);
