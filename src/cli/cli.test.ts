@@ -290,6 +290,49 @@ describe('CLI commands that call the service', () => {
     }
   });
 
+  test('option errors name the option', async () => {
+    const help = 'Run dmarcdesk --help for the commands and their options.';
+    const cases: [string[], string][] = [
+      [['customer', 'list', '--colour'], `Unknown option --colour. ${help}`],
+      [['customer', 'list', '--colour=red'], `Unknown option --colour. ${help}`],
+      [['account', 'list', '-x'], `Unknown option -x. ${help}`],
+      [
+        ['domain', 'add', '--customer', 'c', '--name'],
+        '--name is missing its value. Give --name NAME.',
+      ],
+      [
+        ['domain', 'add', '--name', '--customer', 'c'],
+        '--name is missing its value, because the next word "--customer" starts with "-". ' +
+          'Give --name NAME, or --name=VALUE for a value that starts with "-".',
+      ],
+      [
+        ['account', 'create', '--name', 'MSP', '--halopsa=yes'],
+        '--halopsa takes no value, but got "yes". Give --halopsa alone.',
+      ],
+      [
+        ['customer', 'list', '--customer', 'c'],
+        `customer list does not take --customer. Its options are --url and --token. ${help}`,
+      ],
+      [
+        ['domain', 'add', '--customer', 'c', '--name', 'a.example', '--id', 'd'],
+        'domain add does not take --id. ' +
+          `Its options are --customer, --name, --status, --url and --token. ${help}`,
+      ],
+      [
+        ['account', 'list', '--url', 'http://127.0.0.1:1'],
+        `account list does not take --url. It takes no options. ${help}`,
+      ],
+      [['customer'], `Unknown command "customer". ${help}`],
+    ];
+    for (const [args, message] of cases) {
+      const result = await runCli({ env }, ...args);
+
+      assert.equal(result.status, 2, args.join(' '));
+      assert.equal(result.stderr, message);
+      assert.equal(result.stdout, '', args.join(' '));
+    }
+  });
+
   test('extra arguments are rejected', async () => {
     const cases = [
       ['domain', 'add', '--customer', 'c', '--name', 'a1.example', 'a2.example'],

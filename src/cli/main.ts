@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { parseArgs } from 'node:util';
 import { createApiToken } from '../auth/api-tokens.ts';
 import { createUser } from '../auth/users.ts';
 import { ConfigError, loadConfig } from '../config/config.ts';
@@ -11,6 +10,7 @@ import { SecretBox } from '../integration/secret-box.ts';
 import { resolveSecretKey } from '../integration/secret-key.ts';
 import { reencryptSecrets } from '../integration/secret-rotation.ts';
 import { ApiClient, CliError } from './api-client.ts';
+import { parseCommandLine, type Values } from './arguments.ts';
 import { describeDatabaseFailure, requireUuid } from './database-errors.ts';
 import { resolveReportFiles, uploadReport, uploadReports } from './report-upload.ts';
 
@@ -43,45 +43,6 @@ Commands that call a running service (--url and --token, or DMARCDESK_URL and DM
   halopsa status                           show the HaloPSA integration summary
 `;
 
-const OPTIONS = {
-  name: { type: 'string' },
-  email: { type: 'string' },
-  role: { type: 'string' },
-  account: { type: 'string' },
-  customer: { type: 'string' },
-  domain: { type: 'string' },
-  id: { type: 'string' },
-  status: { type: 'string' },
-  'max-failed': { type: 'string' },
-  halopsa: { type: 'boolean' },
-  url: { type: 'string' },
-  token: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
-
-/** The commands. Only `report upload` takes arguments after its name, which are the files to upload. */
-const COMMANDS = new Set([
-  'account create',
-  'account list',
-  'token create',
-  'user create',
-  'secrets reencrypt',
-  'customer list',
-  'customer create',
-  'domain list',
-  'domain add',
-  'domain status',
-  'domain remove',
-  'threshold set',
-  'report upload',
-  'alert list',
-  'halopsa status',
-]);
-
-type Values = ReturnType<
-  typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>
->['values'];
-
 function required(values: Values, name: keyof Values): string {
   const value = values[name];
   if (typeof value !== 'string' || value.length === 0)
@@ -111,47 +72,11 @@ async function withDatabase<T>(
   }
 }
 
-/**
- * Reject an option given more than once. parseArgs keeps the last value, so a repeated option
- * would otherwise drop the earlier values silently. No option of the CLI takes a list.
- */
-function rejectRepeatedOptions(tokens: ReadonlyArray<{ kind: string; name?: string }>): void {
-  const counts = new Map<string, number>();
-  for (const token of tokens) {
-    if (token.kind !== 'option' || token.name === undefined) continue;
-    counts.set(token.name, (counts.get(token.name) ?? 0) + 1);
-  }
-  for (const [name, count] of counts) {
-    if (count > 1) throw new CliError(`--${name} is given ${count} times; give it once.`);
-  }
-}
-
 async function run(argv: string[]): Promise<void> {
-  const { values, positionals, tokens } = parseArgs({
-    args: argv,
-    options: OPTIONS,
-    allowPositionals: true,
-    strict: true,
-    tokens: true,
-  });
-  rejectRepeatedOptions(tokens);
-  const [noun, verb, ...rest] = positionals;
-  if (values.help || !noun) {
+  const { command, values, operands } = parseCommandLine(argv);
+  if (!command) {
     process.stdout.write(USAGE);
     return;
-  }
-  const command = `${noun} ${verb ?? ''}`.trim();
-  if (!COMMANDS.has(command))
-    throw new CliError(
-      `Unknown command "${command}". Run dmarcdesk --help for the list of commands.`,
-    );
-  if (command !== 'report upload' && rest.length > 0) {
-    const extra = rest.map((word) => JSON.stringify(word)).join(', ');
-    throw new CliError(
-      `${command} takes no arguments after the command name, but got ${extra}. ` +
-        'Give each value with its option, such as --name NAME; run dmarcdesk --help for the ' +
-        'options of each command.',
-    );
   }
   const api = () =>
     new ApiClient(
@@ -255,9 +180,9 @@ async function run(argv: string[]): Promise<void> {
       );
     }
     case 'report upload': {
-      if (rest.length === 0)
+      if (operands.length === 0)
         throw new CliError('Missing report file. Usage: dmarcdesk report upload FILE...');
-      const files = resolveReportFiles(rest);
+      const files = resolveReportFiles(operands);
       if (files.length === 1) return print(await uploadReport(api(), files[0]!));
       const summary = await uploadReports(api(), files);
       for (const outcome of summary.files) {
@@ -272,6 +197,8 @@ async function run(argv: string[]): Promise<void> {
       return print(await api().get('/alerts'));
     case 'halopsa status':
       return print(await api().get('/integrations/halopsa'));
+    default:
+      throw new Error(`The command "${command}" is listed in arguments.ts but has no handler.`);
   }
 }
 
