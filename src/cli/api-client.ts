@@ -13,17 +13,31 @@ export class ApiRequestError extends CliError {
   }
 }
 
+const DEFAULT_URL = 'http://127.0.0.1:8080';
+
 /** A small client of the service's REST API for the command line. */
 export class ApiClient {
+  private readonly serviceUrl: string;
   private readonly baseUrl: string;
   private readonly token: string;
 
-  constructor(url: string | undefined, token: string | undefined) {
+  /** `urlSource` is the option or variable that `url` came from, named in errors. */
+  constructor(
+    url: string | undefined,
+    token: string | undefined,
+    private readonly urlSource = 'DMARCDESK_URL',
+  ) {
     if (!token)
       throw new CliError(
         'No API token: pass --token or set DMARCDESK_TOKEN (dmarcdesk account create prints one).',
       );
-    this.baseUrl = `${(url ?? 'http://127.0.0.1:8080').replace(/\/+$/, '')}/api/v1`;
+    this.serviceUrl = (url ?? DEFAULT_URL).replace(/\/+$/, '');
+    if (!isHttpUrl(this.serviceUrl))
+      throw new CliError(
+        `${urlSource} ${JSON.stringify(url)} is not an http:// or https:// URL. ` +
+          `Give the address of the dmarcdesk service, such as ${DEFAULT_URL}.`,
+      );
+    this.baseUrl = `${this.serviceUrl}/api/v1`;
     this.token = token;
   }
 
@@ -60,13 +74,13 @@ export class ApiClient {
       });
     } catch (error) {
       throw new ApiRequestError(
-        `Could not reach dmarcdesk at ${this.baseUrl}: ${(error as Error).cause ?? (error as Error).message}. Is the service running?`,
+        `Could not connect to dmarcdesk at ${this.serviceUrl}: ${this.describeFetchFailure(error)}`,
         null,
       );
     }
     if (response.status === 204) return null;
     const text = await response.text();
-    const parsed = text ? (JSON.parse(text) as unknown) : null;
+    const parsed = text ? this.parseJson(method, path, response, text) : null;
     if (!response.ok) {
       const message = (parsed as { error?: { message?: string } } | null)?.error?.message ?? text;
       throw new ApiRequestError(
@@ -75,5 +89,69 @@ export class ApiClient {
       );
     }
     return parsed;
+  }
+
+  /**
+   * Parse a response body, or throw when it is not JSON. The routes that the CLI calls return
+   * JSON or no body, so another body means that the URL leads to some other server, such as a
+   * web server or proxy.
+   */
+  private parseJson(method: string, path: string, response: Response, text: string): unknown {
+    const contentType = response.headers.get('content-type');
+    if (contentType && /\bjson\b/i.test(contentType)) {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        // Reported below, as for any other body that is not JSON.
+      }
+    }
+    const type = contentType ? `content type ${contentType}` : 'no content type';
+    throw new ApiRequestError(
+      `The server at ${this.serviceUrl} responded to ${method} /api/v1${path} with status ` +
+        `${response.status} and ${type}, which is not a response of the dmarcdesk API. ` +
+        `Check that ${this.urlSource} is the address of the dmarcdesk service.`,
+      response.status,
+    );
+  }
+
+  /** Describe why fetch failed, from the cause that undici attaches to its TypeError. */
+  private describeFetchFailure(error: unknown): string {
+    const cause = (error as { cause?: unknown }).cause;
+    const code = (cause as { code?: unknown } | undefined)?.code;
+    const causeMessage = cause instanceof Error ? cause.message : undefined;
+    const url = new URL(this.serviceUrl);
+    const check = `Check ${this.urlSource}.`;
+    if (causeMessage === 'bad port') {
+      // undici blocks the ports of the Fetch standard's bad port list, such as 9 (discard).
+      return (
+        `fetch blocks port ${url.port} because it belongs to another protocol. Run the ` +
+        `service on another port, such as 8080, and set ${this.urlSource} to match.`
+      );
+    }
+    switch (code) {
+      case 'ECONNREFUSED':
+        return `the connection was refused, so nothing is listening on ${url.host}. Start the service (npm start), or check ${this.urlSource}.`;
+      case 'ENOTFOUND':
+      case 'EAI_AGAIN':
+        return `the host name ${url.hostname} was not found (${code}). ${check}`;
+      case 'ETIMEDOUT':
+      case 'UND_ERR_CONNECT_TIMEOUT':
+        return `the connection to ${url.host} timed out. Check that the service runs there, and check ${this.urlSource}.`;
+      case 'ECONNRESET':
+      case 'UND_ERR_SOCKET':
+        return `the connection was closed before a response came. ${check}`;
+      default: {
+        const detail = causeMessage ?? (error instanceof Error ? error.message : String(error));
+        return `${detail}${typeof code === 'string' ? ` (${code})` : ''}. ${check}`;
+      }
+    }
+  }
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    return /^https?:$/.test(new URL(value).protocol);
+  } catch {
+    return false;
   }
 }

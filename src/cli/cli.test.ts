@@ -3,6 +3,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 
@@ -331,6 +333,70 @@ describe('CLI commands that call the service', () => {
       assert.equal(result.stderr, message);
       assert.equal(result.stdout, '', args.join(' '));
     }
+  });
+
+  test('non-dmarcdesk server is named', async () => {
+    const server = createServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/html' });
+      response.end('<!DOCTYPE html><html><body>Welcome</body></html>');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const fromEnvironment = await runCli(
+        { env: { ...env, DMARCDESK_URL: url } },
+        'alert',
+        'list',
+      );
+      const fromOption = await runCli({ env }, 'customer', 'list', '--url', url);
+
+      assert.equal(fromEnvironment.status, 2);
+      assert.equal(
+        fromEnvironment.stderr,
+        `The server at ${url} responded to GET /api/v1/alerts with status 200 and content type ` +
+          'text/html, which is not a response of the dmarcdesk API. Check that DMARCDESK_URL is ' +
+          'the address of the dmarcdesk service.',
+      );
+      assert.doesNotMatch(fromEnvironment.stderr, /Unexpected token/);
+      assert.equal(fromOption.status, 2);
+      assert.match(fromOption.stderr, /Check that --url is the address/);
+    } finally {
+      server.close();
+    }
+  });
+
+  test('connection failures name the URL', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const closedPort = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const run = (url: string) =>
+      runCli({ env: { ...env, DMARCDESK_URL: url } }, 'customer', 'list');
+
+    const blocked = await run('http://127.0.0.1:9');
+    const refused = await run(`http://127.0.0.1:${closedPort}`);
+    const invalid = await run('127.0.0.1:8080');
+
+    assert.equal(blocked.status, 2);
+    assert.equal(
+      blocked.stderr,
+      'Could not connect to dmarcdesk at http://127.0.0.1:9: fetch blocks port 9 because it ' +
+        'belongs to another protocol. Run the service on another port, such as 8080, and set ' +
+        'DMARCDESK_URL to match.',
+    );
+    assert.equal(refused.status, 2);
+    assert.equal(
+      refused.stderr,
+      `Could not connect to dmarcdesk at http://127.0.0.1:${closedPort}: the connection was ` +
+        `refused, so nothing is listening on 127.0.0.1:${closedPort}. Start the service ` +
+        '(npm start), or check DMARCDESK_URL.',
+    );
+    assert.equal(invalid.status, 2);
+    assert.equal(
+      invalid.stderr,
+      'DMARCDESK_URL "127.0.0.1:8080" is not an http:// or https:// URL. Give the address of ' +
+        'the dmarcdesk service, such as http://127.0.0.1:8080.',
+    );
   });
 
   test('extra arguments are rejected', async () => {

@@ -82,6 +82,7 @@ async function run(argv: string[]): Promise<void> {
     new ApiClient(
       values.url ?? process.env.DMARCDESK_URL,
       values.token ?? process.env.DMARCDESK_TOKEN,
+      values.url !== undefined ? '--url' : 'DMARCDESK_URL',
     );
 
   switch (command) {
