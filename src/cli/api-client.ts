@@ -45,9 +45,18 @@ export class ApiClient {
     return this.request('GET', path);
   }
 
-  send(method: string, path: string, body?: unknown): Promise<unknown> {
+  /**
+   * Send a request with a JSON body. `fieldOptions` maps body fields to the CLI options that set
+   * them, so that a validation error names the option in place of the field.
+   */
+  send(
+    method: string,
+    path: string,
+    body?: unknown,
+    fieldOptions: Record<string, string> = {},
+  ): Promise<unknown> {
     if (body === undefined) return this.request(method, path);
-    return this.request(method, path, JSON.stringify(body), 'application/json');
+    return this.request(method, path, JSON.stringify(body), 'application/json', fieldOptions);
   }
 
   upload(path: string, bytes: Buffer): Promise<unknown> {
@@ -59,6 +68,7 @@ export class ApiClient {
     path: string,
     body?: string | Buffer,
     contentType?: string,
+    fieldOptions: Record<string, string> = {},
   ): Promise<unknown> {
     let response: Response;
     try {
@@ -82,7 +92,8 @@ export class ApiClient {
     const text = await response.text();
     const parsed = text ? this.parseJson(method, path, response, text) : null;
     if (!response.ok) {
-      const message = (parsed as { error?: { message?: string } } | null)?.error?.message ?? text;
+      const error = (parsed as { error?: { message?: string; field?: string } } | null)?.error;
+      const message = nameOption(error?.message ?? text, error?.field, fieldOptions);
       throw new ApiRequestError(
         `${method} ${path} failed with ${response.status}: ${message}`,
         response.status,
@@ -154,4 +165,16 @@ function isHttpUrl(value: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** Replace the `Field "name":` that starts a validation message with the option that sets it. */
+function nameOption(
+  message: string,
+  field: string | undefined,
+  fieldOptions: Record<string, string>,
+): string {
+  const option = field === undefined ? undefined : fieldOptions[field];
+  const prefix = `Field "${field}": `;
+  if (option === undefined || !message.startsWith(prefix)) return message;
+  return `--${option} ${message.slice(prefix.length)}`;
 }

@@ -399,6 +399,65 @@ describe('CLI commands that call the service', () => {
     );
   });
 
+  test('id and field errors name options', async () => {
+    const example = 'ids are UUIDs such as 0b6f5e4c-1d2a-4c3b-9f8e-7a6b5c4d3e2f.';
+    const idCases: [string[], string][] = [
+      [
+        ['domain', 'add', '--customer', 'x', '--name', 'a.example'],
+        `--customer "x" is not an id: ${example} Run "dmarcdesk customer list" to find the id.`,
+      ],
+      [
+        ['domain', 'list', '--customer', 'x'],
+        `--customer "x" is not an id: ${example} Run "dmarcdesk customer list" to find the id.`,
+      ],
+      [
+        ['domain', 'status', '--id', 'x', '--status', 'active'],
+        `--id "x" is not an id: ${example} Run "dmarcdesk domain list" to find the id.`,
+      ],
+      [
+        ['domain', 'remove', '--id', 'x'],
+        `--id "x" is not an id: ${example} Run "dmarcdesk domain list" to find the id.`,
+      ],
+      [
+        ['threshold', 'set', '--domain', 'x', '--max-failed', '3'],
+        `--domain "x" is not an id: ${example} Run "dmarcdesk domain list" to find the id.`,
+      ],
+    ];
+    for (const [args, message] of idCases) {
+      const result = await runCli({ env }, ...args);
+
+      assert.equal(result.status, 1, args.join(' '));
+      assert.equal(result.stderr, `dmarcdesk: ${message}`);
+      assert.doesNotMatch(result.stderr, /Field "id"/);
+    }
+
+    const created = await runCli({ env }, 'customer', 'create', '--name', 'Field Errors Ltd');
+    assert.equal(created.status, 0, created.stderr);
+    const customerId = JSON.parse(created.stdout).id;
+    const missingDomain = '00000000-0000-4000-8000-000000000000';
+    const fieldCases: [string[], RegExp][] = [
+      [
+        ['domain', 'add', '--customer', customerId, '--name', 'a..example'],
+        /: --name "a\.\.example" /,
+      ],
+      [
+        ['domain', 'add', '--customer', customerId, '--name', 'b.example', '--status', 'weird'],
+        /: --status must be one of active, pending, paused$/,
+      ],
+      [
+        ['threshold', 'set', '--domain', missingDomain, '--max-failed', '99999999999'],
+        /: --max-failed must be at most 1,000,000,000$/,
+      ],
+    ];
+    for (const [args, pattern] of fieldCases) {
+      const result = await runCli({ env }, ...args);
+
+      assert.equal(result.status, 2, args.join(' '));
+      assert.match(result.stderr, pattern);
+      assert.doesNotMatch(result.stderr, /Field "/);
+    }
+  });
+
   test('extra arguments are rejected', async () => {
     const cases = [
       ['domain', 'add', '--customer', 'c', '--name', 'a1.example', 'a2.example'],

@@ -12,13 +12,16 @@ interface DatabaseErrorFields {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** Throw a validation error unless `value`, given for the option `--<option>`, is a UUID. */
-export function requireUuid(value: string, option: string): string {
+/**
+ * Throw a validation error unless `value`, given for the option `--<option>`, is a UUID.
+ * `listCommand` is the command that lists the ids of that kind.
+ */
+export function requireUuid(value: string, option: string, listCommand = 'account list'): string {
   if (!UUID.test(value)) {
     throw new AppError(
       'validation_failed',
       `--${option} ${JSON.stringify(value)} is not an id: ids are UUIDs such as ` +
-        `0b6f5e4c-1d2a-4c3b-9f8e-7a6b5c4d3e2f. Run "dmarcdesk account list" to find the id.`,
+        `0b6f5e4c-1d2a-4c3b-9f8e-7a6b5c4d3e2f. Run "dmarcdesk ${listCommand}" to find the id.`,
     );
   }
   return value;

@@ -139,44 +139,56 @@ async function run(argv: string[]): Promise<void> {
     case 'customer list':
       return print(await api().get('/customers'));
     case 'customer create':
-      return print(await api().send('POST', '/customers', { name: required(values, 'name') }));
-    case 'domain list':
-      return print(
-        await api().get(
-          values.customer
-            ? `/domains?customerId=${encodeURIComponent(values.customer)}`
-            : '/domains',
-        ),
-      );
-    case 'domain add':
       return print(
         await api().send(
           'POST',
-          `/customers/${encodeURIComponent(required(values, 'customer'))}/domains`,
-          {
-            name: required(values, 'name'),
-            ...(values.status ? { status: values.status } : {}),
-          },
+          '/customers',
+          { name: required(values, 'name') },
+          { name: 'name' },
         ),
       );
-    case 'domain status':
+    case 'domain list':
       return print(
-        await api().send('PATCH', `/domains/${encodeURIComponent(required(values, 'id'))}`, {
-          status: required(values, 'status'),
+        await api().get(
+          values.customer !== undefined
+            ? `/domains?customerId=${requireUuid(values.customer, 'customer', 'customer list')}`
+            : '/domains',
+        ),
+      );
+    case 'domain add': {
+      const customerId = requireUuid(required(values, 'customer'), 'customer', 'customer list');
+      const body = {
+        name: required(values, 'name'),
+        ...(values.status !== undefined ? { status: values.status } : {}),
+      };
+      return print(
+        await api().send('POST', `/customers/${customerId}/domains`, body, {
+          name: 'name',
+          status: 'status',
         }),
       );
-    case 'domain remove':
-      await api().send('DELETE', `/domains/${encodeURIComponent(required(values, 'id'))}`);
-      return print({ removed: values.id });
+    }
+    case 'domain status': {
+      const domainId = requireUuid(required(values, 'id'), 'id', 'domain list');
+      const body = { status: required(values, 'status') };
+      return print(await api().send('PATCH', `/domains/${domainId}`, body, { status: 'status' }));
+    }
+    case 'domain remove': {
+      const domainId = requireUuid(required(values, 'id'), 'id', 'domain list');
+      await api().send('DELETE', `/domains/${domainId}`);
+      return print({ removed: domainId });
+    }
     case 'threshold set': {
+      const domainId = requireUuid(required(values, 'domain'), 'domain', 'domain list');
       const maxFailed = Number(required(values, 'max-failed'));
       if (!Number.isInteger(maxFailed) || maxFailed < 0)
         throw new CliError('--max-failed must be a whole number, 0 or more.');
       return print(
         await api().send(
           'PUT',
-          `/domains/${encodeURIComponent(required(values, 'domain'))}/threshold`,
+          `/domains/${domainId}/threshold`,
           { maxFailedMessages: maxFailed },
+          { maxFailedMessages: 'max-failed' },
         ),
       );
     }
