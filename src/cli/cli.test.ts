@@ -20,6 +20,9 @@ import { openDatabase } from '../db/database.ts';
 import { describeDatabaseFailure } from './database-errors.ts';
 
 const CLI = fileURLToPath(new URL('./main.ts', import.meta.url));
+const FAILURE_REPORT = fileURLToPath(
+  new URL('../../test/fixtures/reports/mail-auth/arf/003.eml', import.meta.url),
+);
 const FAILING_REPORT = fileURLToPath(
   new URL('../../test/fixtures/reports/e2e-failing-report.xml', import.meta.url),
 );
@@ -456,6 +459,25 @@ describe('CLI commands that call the service', () => {
       assert.match(result.stderr, pattern);
       assert.doesNotMatch(result.stderr, /Field "/);
     }
+  });
+
+  test('help lists every upload type', async () => {
+    const help = await runCli({ env }, '--help');
+    const upload = help.stdout.slice(help.stdout.indexOf('report upload'));
+
+    assert.equal(help.status, 0, help.stderr);
+    assert.match(upload, /aggregate reports \(XML, gzip or zip\)/);
+    assert.match(upload, /mails that carry\s+them \(\.eml\)/);
+    assert.match(upload, /failure reports \(ARF mails\)/);
+  });
+
+  test('report upload takes failure reports', async () => {
+    const result = await runCli({ env }, 'report', 'upload', FAILURE_REPORT);
+
+    assert.equal(result.status, 0, result.stderr);
+    const outcome = JSON.parse(result.stdout);
+    assert.equal(outcome.stored, 1);
+    assert.equal(outcome.documents[0].kind, 'failure');
   });
 
   test('extra arguments are rejected', async () => {

@@ -34,7 +34,9 @@ Commands that call a running service (--url and --token, or DMARCDESK_URL and DM
   domain status --id ID --status STATUS    change a domain's status
   domain remove --id ID                    stop monitoring a domain
   threshold set --domain ID --max-failed N alert when more than N messages fail DMARC in a report
-  report upload FILE...                    upload an aggregate report (XML, gzip or zip); with
+  report upload FILE...                    upload report files, each recognised by its content:
+                                           aggregate reports (XML, gzip or zip), mails that carry
+                                           them (.eml) and failure reports (ARF mails). With
                                            several files, print a result per file and exit 1
                                            when any upload failed. Relative paths are read from
                                            the directory npm run started in (INIT_CWD), or else
