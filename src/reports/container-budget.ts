@@ -85,9 +85,9 @@ function checkRatio(label: string, outputBytes: number, compressedBytes: number,
   if (outputBytes <= maxRatio * Math.max(compressedBytes, 1)) return;
   throw new ReportInputError(
     'compression_ratio',
-    `${label} expands more than ${maxRatio} times (${formatBytes(compressedBytes)} of ` +
-      `compressed data to ${formatBytes(outputBytes)}), while a DMARC report compresses about ` +
-      '10 to 30 times; it was rejected as a decompression bomb.',
+    `${label} expands more than ${maxRatio} times (its first ${formatBytes(compressedBytes)} of ` +
+      `compressed data made ${formatBytes(outputBytes)} when reading stopped), while a DMARC ` +
+      'report compresses about 10 to 30 times; it was rejected as a decompression bomb.',
   );
 }
 

@@ -19,7 +19,7 @@ const DEFLATED = 8;
 function corruptZip(label: string, problem: string, cause?: unknown): ReportInputError {
   return new ReportInputError(
     'corrupt_zip',
-    `${label} is not a valid zip archive: ${problem}. Send the report again or upload the XML itself.`,
+    `${label} is not a valid zip archive: ${problem.replace(/[.\s]+$/, '')}. Send the report again or upload the XML itself.`,
     { cause },
   );
 }
