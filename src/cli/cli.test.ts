@@ -445,11 +445,11 @@ describe('CLI commands that call the service', () => {
       ],
       [
         ['domain', 'add', '--customer', customerId, '--name', 'b.example', '--status', 'weird'],
-        /: --status must be one of active, pending, paused$/,
+        /: --status must be one of active, pending, paused \(got "weird"\)\.$/,
       ],
       [
         ['threshold', 'set', '--domain', missingDomain, '--max-failed', '99999999999'],
-        /: --max-failed must be at most 1,000,000,000$/,
+        /: --max-failed must be at most 1000000000 \(got 99999999999\)\.$/,
       ],
     ];
     for (const [args, pattern] of fieldCases) {
