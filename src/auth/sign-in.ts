@@ -70,7 +70,7 @@ export class SignInService {
   /**
    * Fail a sign-in for an address that has no user who may sign in with a password. It counts
    * and locks as a user's failures do, and takes as long as checking a password, so neither the
-   * answers nor their timing tell which addresses have accounts.
+   * responses nor their timing reveal which addresses have accounts.
    */
   private async failUnknown(email: string, password: string): Promise<never> {
     const [known] = await this.db.query<{ locked_until: Date | null }>(

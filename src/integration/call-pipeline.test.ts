@@ -151,7 +151,7 @@ for (const engine of DATABASE_ENGINES) {
       const limited = (await limitedCall.json()) as {
         error: { code: string; details: Record<string, unknown> };
       };
-      // HaloPSA's own 429 is answered like the pause it starts: 503 with Retry-After.
+      // The route returns HaloPSA's own 429 as it does the pause that follows: 503 with Retry-After.
       assert.equal(limitedCall.status, 503);
       assert.equal(limited.error.code, 'halopsa_rate_limited');
       assert.equal(limited.error.details.halopsaError, 'rate_limited');

@@ -435,7 +435,7 @@ for (const engine of DATABASE_ENGINES) {
       await reconcile(api);
       assert.deepEqual((await api('GET', '/integrations/halopsa')).body.problems, []);
 
-      // Mapped again without a Submit: the run says so, and Submit sets the count back.
+      // Mapped again without a Submit: the run reports it, and Submit sets the count back.
       const mappings = [{ customerId: dormant.id, haloClientId: clients[13]!, haloItemId: item }];
       await api('PUT', '/integrations/halopsa/mappings', { mappings: [] });
       await api('PUT', '/integrations/halopsa/mappings', { mappings });

@@ -29,7 +29,7 @@ export class ExtractionBudget {
    * One sentence per zip member skipped because it carries no report, and per run of bytes
    * ignored after gzip data, in the order found, for the warnings of the input.
    */
-  readonly skippedZipMembers: string[] = [];
+  readonly inputWarnings: string[] = [];
 
   constructor(
     readonly limits: ContainerLimits,

@@ -148,7 +148,7 @@ export function warnOfTrailingBytes(
   if (rest.every((byte) => byte === 0x20 || byte === 0x09 || byte === 0x0d || byte === 0x0a)) {
     return;
   }
-  budget.skippedZipMembers.push(
+  budget.inputWarnings.push(
     `Ignored ${rest.length} bytes after the end of the gzip data of ${label}: they start no gzip member, so they are not part of the report.`,
   );
 }

@@ -96,7 +96,8 @@ const DETECT_BYTES = 16 * 1024 + 1;
  * another container is read whole before it is opened.
  * Decompression is counted, so bombs are stopped while they expand. Inside an archive or a mail,
  * members of unknown content are skipped, unless no document is left. When the generator
- * finishes or is stopped, one warning per skipped zip member is added to `skippedZipMembers`.
+ * finishes or is stopped, one warning per skipped zip member, and per run of bytes ignored after
+ * gzip data, is added to `inputWarnings`.
  *
  * A ReportInputError is thrown by the generator for what is wrong before a document starts, and
  * by a document's chunks for damage found while it is decompressed (a bad CRC-32, a truncated
@@ -106,7 +107,7 @@ const DETECT_BYTES = 16 * 1024 + 1;
 export async function* streamDocuments(
   input: Buffer,
   limits: Partial<ContainerLimits> = {},
-  skippedZipMembers?: string[],
+  inputWarnings?: string[],
   inputLabel = 'the upload',
 ): AsyncGenerator<StreamedDocument> {
   const resolved: ContainerLimits = { ...DEFAULT_CONTAINER_LIMITS, ...limits };
@@ -125,7 +126,7 @@ export async function* streamDocuments(
   try {
     yield* unwrap(root, budget, 0);
   } finally {
-    skippedZipMembers?.push(...budget.skippedZipMembers);
+    inputWarnings?.push(...budget.inputWarnings);
   }
 }
 
@@ -392,7 +393,7 @@ async function* unwrapMembers(
   let skippedTlsReports = 0;
   // Entries added here are dropped again when this container turns out to carry no report,
   // because the container that contains it then lists it as one skipped member.
-  const warningsBefore = budget.skippedZipMembers.length;
+  const warningsBefore = budget.inputWarnings.length;
   for await (const child of children) {
     members += 1;
     try {
@@ -408,13 +409,13 @@ async function* unwrapMembers(
       const description = `${child.label} contains ${error.contentDescription}${wrapping}`;
       skipped.push(description);
       if (kindName === 'zip archive') {
-        budget.skippedZipMembers.push(`Skipped ${description}: it is not a report.`);
+        budget.inputWarnings.push(`Skipped ${description}: it is not a report.`);
       }
       if (error.contentDescription === SMTP_TLS_REPORT_DESCRIPTION) skippedTlsReports += 1;
     }
   }
   if (documents > 0) return;
-  budget.skippedZipMembers.length = warningsBefore;
+  budget.inputWarnings.length = warningsBefore;
 
   if (members === 0) {
     const code = kindName === 'zip archive' ? 'empty' : 'unsupported_format';

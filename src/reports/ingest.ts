@@ -216,13 +216,13 @@ export class ReportIngestService {
     }
 
     const outcomes: DocumentOutcome[] = [];
-    const skippedZipMembers: string[] = [];
+    const inputWarnings: string[] = [];
     let current: StreamedDocument | null = null;
     let storedInPart: IngestResult['storedInPart'];
     try {
       let index = 0;
       const label = INPUT_LABELS[source.via];
-      for await (const document of streamDocuments(input, limits, skippedZipMembers, label)) {
+      for await (const document of streamDocuments(input, limits, inputWarnings, label)) {
         current = document;
         const reread = () => rereadDocument(input, limits, index);
         outcomes.push(await this.storeAggregate(accountId, document, source, reread));
@@ -242,18 +242,19 @@ export class ReportIngestService {
       outcomes.push(...notStoredOutcomes(error, current, rejectedInputId));
     }
     const summary = storedInPart ? { ...summarise(outcomes), storedInPart } : summarise(outcomes);
-    if (skippedZipMembers.length > 0) {
-      await this.addSkippedMemberWarnings(accountId, outcomes, skippedZipMembers);
-      return { ...summary, warnings: skippedZipMembers };
+    if (inputWarnings.length > 0) {
+      await this.addInputWarnings(accountId, outcomes, inputWarnings);
+      return { ...summary, warnings: inputWarnings };
     }
     return summary;
   }
 
   /**
-   * Add the warnings about skipped zip members to every report stored from the input, and log
-   * them, since a skipped member may be a report in a format dmarcdesk does not read.
+   * Add the warnings about the input (skipped zip members, bytes ignored after gzip data) to
+   * every report stored from it, and log them, since a skipped member may be a report in a format
+   * dmarcdesk does not read.
    */
-  private async addSkippedMemberWarnings(
+  private async addInputWarnings(
     accountId: string,
     outcomes: DocumentOutcome[],
     warnings: string[],

@@ -119,8 +119,8 @@ for (const engine of DATABASE_ENGINES) {
       }));
 
     /**
-     * Uploads a failing report for the day `day` of the domain of each alert, which fires the
-     * alert's incident again; returns the note jobs of those incidents for the test to run.
+     * Upload a failing report for day `day` of each alert's domain, which fires its incident
+     * again. Returns the note jobs of those incidents for the test to run.
      */
     async function fireAgain(alertIds: string[], day: number): Promise<NoteJob[]> {
       const jobs: NoteJob[] = [];
